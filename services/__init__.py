@@ -1,0 +1,1 @@
+"""Local servers the project starts on loopback for its scripts, tests and the local stack."""
