@@ -68,6 +68,7 @@ __all__ = [
     "parse_threshold_line",
     "parse_thresholds",
     "read_threshold_file",
+    "settings_problems",
 ]
 
 State = Literal["pass", "warn", "fail", "no-data", "no-baseline"]
@@ -542,6 +543,18 @@ def read_threshold_file(text: str, source: str) -> tuple[Threshold, ...]:
             lines.append(raw)
             numbers.append(number)
     return parse_thresholds(lines, source, numbers)
+
+
+def settings_problems(lines: Sequence[Any]) -> list[str]:
+    """Problems in a stack's threshold list, one line each: `[index] = 'text': column C: expected ...`.
+
+    For settings validation, which collects every problem of a stack file before it fails.
+    """
+    try:
+        parse_thresholds(lines, line_numbers=list(range(len(lines))))
+    except ThresholdSpecError as exc:
+        return [f"[{p.line}] = {p.text!r}: column {p.column}: {p.message}" for p in exc.problems]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
