@@ -1,0 +1,685 @@
+"""Typed, validated stack settings.
+
+Every key of the `odavl-perf:` config namespace (declared with type, default and description in
+`Pulumi.yaml`) is read here once, checked, and turned into one frozen `Settings` tree. Validation
+collects *every* problem before it fails, so a user fixes a stack file in one pass:
+
+    Invalid stack settings for 'production' (2 problems):
+      - odavl-perf:loadMaxUsers = 2500: expected at most 2000 users on production ...
+      - odavl-perf:targetBaseUrl = 'ftp://x': expected an http(s) URL such as https://host
+
+Secrets are never echoed in a message: a problem with a secret key names the key only.
+
+The parsing is pure: `parse_settings(source)` reads from any `ConfigSource`. `PulumiConfigSource`
+reads the running program's config; `DictConfigSource` is the built-in fake used by unit tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import pulumi
+
+from loadtests import slo
+
+NAMESPACE = "odavl-perf"
+ENVIRONMENTS = ("local", "staging", "production")
+PROFILES = ("staged", "smoke", "soak", "spike")
+USER_GROUPS = (
+    "authentication",
+    "dashboard",
+    "insight",
+    "autopilot",
+    "guardian",
+    "analytics",
+    "static_assets",
+)
+SEED_SCALES = ("small", "medium", "large")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+DB_MANAGEMENT = ("sql", "provider")
+CHARTS = ("prometheus", "influxdb", "loki", "grafana")
+MAX_USERS_CAP = 5000
+PRODUCTION_MAX_USERS = 2000  # the specification's maximum capacity
+STAGE_KEYS = frozenset({"duration", "target"})
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+_K8S_VERSION = re.compile(r"^1\.\d{1,2}$")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class SettingsError(pulumi.RunError):
+    """Raised with one message that lists every invalid setting. Printed without a traceback."""
+
+    def __init__(self, stack: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = [f"Invalid stack settings for '{stack}' ({len(problems)} problem(s)):"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- config sources
+
+
+class ConfigSource(Protocol):
+    """Where raw config values come from: a running Pulumi program, or a dict in tests."""
+
+    stack: str
+
+    def raw(self, key: str) -> Any | None:
+        """The value set for `key` (without namespace) in the stack, or None if unset."""
+
+    def is_secret(self, key: str) -> bool:
+        """Whether the stack stores `key` as a secure (encrypted) value."""
+
+    def secret(self, key: str) -> Any:
+        """The value of secret `key` wrapped so that it stays secret (a secret Output)."""
+
+
+class PulumiConfigSource:
+    """Reads the config of the running Pulumi program."""
+
+    def __init__(self) -> None:
+        self.stack = pulumi.get_stack()
+        self._config = pulumi.Config(NAMESPACE)
+
+    def raw(self, key: str) -> Any | None:
+        # The runtime's own lookup: no "value is a secret" warning, no type coercion.
+        return pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
+
+    def is_secret(self, key: str) -> bool:
+        return pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}")
+
+    def secret(self, key: str) -> pulumi.Output[str]:
+        return self._config.require_secret(key)
+
+
+class DictConfigSource:
+    """An in-memory config source; `secrets` names the keys stored as secure values."""
+
+    def __init__(self, stack: str, values: Mapping[str, Any], secrets: frozenset[str] = frozenset()):
+        self.stack = stack
+        self._values = dict(values)
+        self._secrets = secrets
+
+    def raw(self, key: str) -> Any | None:
+        return self._values.get(key)
+
+    def is_secret(self, key: str) -> bool:
+        return key in self._secrets
+
+    def secret(self, key: str) -> str:
+        return f"<secret {key}>"
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Stage:
+    duration_s: float
+    target: int
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    base_url: str
+    host: str
+    allowed_hosts: tuple[str, ...]
+    start_reference_app: bool
+    reference_app_port: int
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    profile: str
+    max_users: int
+    time_scale: float
+    stages: tuple[Stage, ...]
+    workers: int
+    think_time_min_s: float
+    think_time_max_s: float
+    user_weights: Mapping[str, int]
+    browser_share: float
+    run_id: str
+    allow_production: bool
+    max_duration_s: int
+    test_users: Any  # secret Output[str]: JSON list of {"email", "password"}
+
+
+@dataclass(frozen=True)
+class SloSettings:
+    thresholds: tuple[str, ...]
+    enforce: bool
+    baseline: str
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    manage_local_server: bool
+    host: str
+    port: int
+    name: str
+    user: str
+    password: Any  # secret Output[str]
+    sslmode: str
+    seed_scale: str
+    readonly_role: str
+    readonly_password: Any  # secret Output[str]
+    management: str
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    enabled: bool
+    namespace: str
+    context: str
+    version: str
+    render_dir: str
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    enabled: bool
+    chart_versions: Mapping[str, str]
+    retention_days: int
+    persistence_size: str
+
+
+@dataclass(frozen=True)
+class GrafanaSettings:
+    enabled: bool
+    url: str
+    auth: Any  # secret Output[str] or None
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    local_dir: str
+    s3_bucket: str
+    s3_prefix: str
+    s3_endpoint: str
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    slack_webhook: Any  # secret Output[str] or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    environment: str
+    target: TargetSettings
+    load: LoadSettings
+    slo: SloSettings
+    database: DatabaseSettings
+    kubernetes: KubernetesSettings
+    observability: ObservabilitySettings
+    grafana: GrafanaSettings
+    reports: ReportSettings
+    notifications: NotificationSettings
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+@dataclass
+class _Reader:
+    """Reads typed values, records each problem, and hands back a usable placeholder."""
+
+    source: ConfigSource
+    defaults: Mapping[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, key: str, value: Any, expected: str) -> None:
+        shown = "(secret)" if self.source.is_secret(key) else repr(value)
+        self.problems.append(f"{NAMESPACE}:{key} = {shown}: expected {expected}")
+
+    def value(self, key: str) -> Any:
+        raw = self.source.raw(key)
+        return self.defaults.get(key) if raw is None else raw
+
+    def string(self, key: str, *, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None,
+               expected: str = "", allow_empty: bool = True) -> str:
+        value = self.value(key)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            self.problem(key, value, expected or "a string")
+            return ""
+        if choices and value not in choices:
+            self.problem(key, value, f"one of {', '.join(choices)}")
+        elif not value and not allow_empty:
+            self.problem(key, value, expected or "a non-empty string")
+        elif value and pattern is not None and not pattern.match(value):
+            self.problem(key, value, expected)
+        return value
+
+    def integer(self, key: str, *, low: int, high: int, expected: str = "") -> int:
+        value = self.value(key)
+        try:
+            number = _as_int(value)
+        except ValueError:
+            self.problem(key, value, f"a whole number ({expected or f'{low} to {high}'})")
+            return low
+        if not low <= number <= high:
+            self.problem(key, value, expected or f"a whole number from {low} to {high}")
+        return number
+
+    def decimal(self, key: str, *, low: float, high: float, expected: str) -> float:
+        value = self.value(key)
+        try:
+            number = float(value)
+            if number != number:  # NaN
+                raise ValueError
+        except (TypeError, ValueError):
+            self.problem(key, value, expected)
+            return low
+        if not low < number <= high:
+            self.problem(key, value, expected)
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self.value(key)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.problem(key, value, "true or false")
+        return False
+
+    def structured(self, key: str, kind: type) -> Any:
+        """An object or array value; the engine passes these as JSON text."""
+        value = self.value(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        if not isinstance(value, kind):
+            self.problem(key, value, f"a YAML {'list' if kind is list else 'mapping'}")
+            return kind()
+        return value
+
+    def secret(self, key: str, *, required: bool, check: Callable[[str], str | None] | None = None) -> Any:
+        """A secret value: must be stored encrypted, non-empty when required; never shown."""
+        raw = self.source.raw(key)
+        if raw is None or raw == "":
+            if required:
+                self.problems.append(
+                    f"{NAMESPACE}:{key} is not set or empty: expected a secret, set it with "
+                    f"`pulumi config set --secret {NAMESPACE}:{key} <value>`"
+                )
+            return None
+        if not self.source.is_secret(key):
+            self.problems.append(
+                f"{NAMESPACE}:{key} is stored in plaintext: expected a secure value, set it with "
+                f"`pulumi config set --secret {NAMESPACE}:{key} <value>`"
+            )
+        if check is not None and isinstance(raw, str):
+            complaint = check(raw)
+            if complaint:
+                self.problems.append(f"{NAMESPACE}:{key} = (secret): expected {complaint}")
+        return self.source.secret(key)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise ValueError(value)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a k6 duration such as '2m', '30s', '1m30s' or '1h'. Raises ValueError."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(text)
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_test_users(raw: str) -> str | None:
+    try:
+        users = json.loads(raw)
+    except json.JSONDecodeError:
+        return 'a JSON list of {"email": ..., "password": ...} objects'
+    if not isinstance(users, list) or not users:
+        return 'a non-empty JSON list of {"email": ..., "password": ...} objects'
+    for user in users:
+        if not isinstance(user, dict) or not user.get("email") or not user.get("password"):
+            return 'every test user to be an object with a non-empty "email" and "password"'
+    return None
+
+
+def _check_https_url(raw: str) -> str | None:
+    parts = urlsplit(raw)
+    return None if parts.scheme == "https" and parts.hostname else "an https URL"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def load_settings(config: pulumi.Config | None = None) -> Settings:
+    """Settings of the running stack; raises SettingsError listing every problem."""
+    del config  # the namespace is fixed; kept for call-site symmetry with pulumi.Config
+    return parse_settings(PulumiConfigSource(), project_defaults())
+
+
+def project_defaults(project_file: str | None = None) -> dict[str, Any]:
+    """The `default` of every key declared in Pulumi.yaml."""
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
+    schema = yaml.safe_load(path.read_text())["config"]
+    return {key: spec["default"] for key, spec in schema.items() if "default" in spec}
+
+
+def parse_settings(source: ConfigSource, defaults: Mapping[str, Any]) -> Settings:
+    """Validate every key at once and build the Settings tree. Pure apart from `source`."""
+    r = _Reader(source, defaults)
+
+    environment = r.string("environment", choices=ENVIRONMENTS)
+    target = _parse_target(r, environment)
+    load = _parse_load(r, environment, target)
+    slo = _parse_slo(r)
+    database = _parse_database(r, environment)
+    kubernetes = _parse_kubernetes(r)
+    observability = _parse_observability(r, kubernetes)
+    grafana = _parse_grafana(r)
+    reports = _parse_reports(r)
+    notifications = NotificationSettings(
+        slack_webhook=r.secret("notificationsSlackWebhook", required=False, check=_check_https_url)
+    )
+
+    if r.problems:
+        raise SettingsError(source.stack, r.problems)
+    return Settings(
+        stack=source.stack,
+        environment=environment,
+        target=target,
+        load=load,
+        slo=slo,
+        database=database,
+        kubernetes=kubernetes,
+        observability=observability,
+        grafana=grafana,
+        reports=reports,
+        notifications=notifications,
+    )
+
+
+def _parse_target(r: _Reader, environment: str) -> TargetSettings:
+    base_url = r.string("targetBaseUrl", allow_empty=False, expected="an http(s) URL such as https://host:port")
+    allowed = r.structured("targetAllowedHosts", list)
+    if not all(isinstance(h, str) and h for h in allowed) or not allowed:
+        r.problem("targetAllowedHosts", allowed, "a non-empty list of host names")
+        allowed = []
+    start_app = r.boolean("targetStartReferenceApp")
+
+    parts = urlsplit(base_url)
+    host, port = "", 0
+    try:
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        host = ""
+    if base_url and (parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/")):
+        r.problem("targetBaseUrl", base_url, "an http(s) URL with a host and no path, such as https://host:port")
+    elif base_url and host not in allowed:
+        r.problem("targetBaseUrl", base_url, f"a host listed in {NAMESPACE}:targetAllowedHosts {allowed}")
+    if environment == "local" and host and not _is_loopback(host):
+        r.problem("targetBaseUrl", base_url, "a loopback host (127.0.0.1, localhost or ::1) on the local stack")
+    if start_app and host and not _is_loopback(host):
+        r.problem("targetStartReferenceApp", start_app, "false unless the target is a loopback address")
+    return TargetSettings(
+        base_url=base_url.rstrip("/"),
+        host=host,
+        allowed_hosts=tuple(allowed),
+        start_reference_app=start_app,
+        reference_app_port=port,
+    )
+
+
+def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSettings:
+    profile = r.string("loadProfile", choices=PROFILES)
+    max_users = r.integer("loadMaxUsers", low=1, high=MAX_USERS_CAP)
+    time_scale = r.decimal("loadTimeScale", low=0.0, high=10.0, expected="a decimal number above 0 and at most 10")
+    workers = r.integer("loadWorkers", low=1, high=64)
+    think_min = r.integer("loadThinkTimeMinMs", low=0, high=600_000)
+    think_max = r.integer("loadThinkTimeMaxMs", low=0, high=600_000)
+    if think_max < think_min:
+        r.problem("loadThinkTimeMaxMs", think_max, f"at least loadThinkTimeMinMs ({think_min})")
+    browser = r.integer("loadBrowserSharePercent", low=0, high=100, expected="a percentage from 0 to 100")
+    run_id = r.string("loadRunId", pattern=_RUN_ID, allow_empty=False,
+                      expected="letters, digits, '.', '_' or '-' (at most 63 characters)")
+    allow_production = r.boolean("loadAllowProduction")
+    max_minutes = r.integer("loadMaxDurationMinutes", low=1, high=24 * 60)
+
+    stages: list[Stage] = []
+    for index, item in enumerate(r.structured("loadStages", list)):
+        where = f"loadStages[{index}]"
+        if not isinstance(item, dict):
+            r.problem(where, item, "a mapping {duration: 2m, target: 100}")
+            continue
+        unknown = sorted(set(item) - STAGE_KEYS)
+        missing = sorted(STAGE_KEYS - set(item))
+        if unknown or missing:
+            r.problem(where, item, "exactly the keys duration and target"
+                      + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                      + (f" (missing: {', '.join(missing)})" if missing else ""))
+            continue
+        try:
+            duration = parse_duration(str(item["duration"]))
+        except ValueError:
+            r.problem(f"{where}.duration", item["duration"], "a k6 duration such as 30s, 2m or 1m30s")
+            continue
+        try:
+            users = _as_int(item["target"])
+        except ValueError:
+            r.problem(f"{where}.target", item["target"], "a whole number of users")
+            continue
+        if not 0 <= users <= max_users:
+            r.problem(f"{where}.target", users, f"0 to loadMaxUsers ({max_users}) users")
+        stages.append(Stage(duration_s=duration, target=users))
+
+    weights_raw = r.structured("loadUserWeights", dict)
+    weights: dict[str, int] = {}
+    for group, weight in weights_raw.items():
+        if group not in USER_GROUPS:
+            r.problem(f"loadUserWeights.{group}", weight, f"a user group among {', '.join(USER_GROUPS)}")
+            continue
+        try:
+            weights[group] = _as_int(weight)
+        except ValueError:
+            r.problem(f"loadUserWeights.{group}", weight, "a whole-number weight")
+            continue
+        if weights[group] < 0:
+            r.problem(f"loadUserWeights.{group}", weight, "a weight of 0 or more")
+    if weights_raw and not sum(max(w, 0) for w in weights.values()):
+        r.problem("loadUserWeights", weights_raw, "at least one user group with a weight above 0")
+
+    if environment == "production":
+        if not allow_production:
+            r.problem("loadAllowProduction", allow_production,
+                      "true to run a load test on production (an explicit, reviewed permission)")
+        if max_users > PRODUCTION_MAX_USERS:
+            r.problem("loadMaxUsers", max_users, f"at most {PRODUCTION_MAX_USERS} users on production "
+                      "(the documented maximum capacity)")
+
+    # Every user group logs in before its first request, so test users are always needed.
+    test_users = r.secret("testUsers", required=True, check=_check_test_users)
+    del target
+    return LoadSettings(
+        profile=profile,
+        max_users=max_users,
+        time_scale=time_scale,
+        stages=tuple(stages),
+        workers=workers,
+        think_time_min_s=think_min / 1000,
+        think_time_max_s=think_max / 1000,
+        user_weights=weights,
+        browser_share=browser / 100,
+        run_id=run_id,
+        allow_production=allow_production,
+        max_duration_s=max_minutes * 60,
+        test_users=test_users,
+    )
+
+
+def _parse_slo(r: _Reader) -> SloSettings:
+    lines = r.structured("sloThresholds", list)
+    thresholds: list[str] = []
+    for index, line in enumerate(lines):
+        if not isinstance(line, str) or not line.strip():
+            r.problem(f"sloThresholds[{index}]", line, "a threshold line such as 'http_req_duration: p(95)<500'")
+            continue
+        thresholds.append(line)
+    for complaint in _threshold_problems(thresholds):
+        r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")
+    baseline = r.string("sloBaseline", expected="previous, none or a run id")
+    if baseline not in ("previous", "none") and not _RUN_ID.match(baseline):
+        r.problem("sloBaseline", baseline, "previous, none or a run id")
+    return SloSettings(thresholds=tuple(thresholds), enforce=r.boolean("sloEnforce"), baseline=baseline)
+
+
+def _threshold_problems(lines: list[str]) -> list[str]:
+    """Problems in the threshold lines, each as "[index] = '<line>': <message>".
+
+    Syntax is the SLO spec parser's business; on top of it, a higher percentile may not have a
+    tighter upper bound than a lower one on the same metric (p(99)<100 with p(95)<500 cannot hold).
+    """
+    problems = slo.settings_problems(lines)
+    if problems:
+        return problems
+    upper: dict[tuple[str, int], tuple[float, int]] = {}
+    for threshold in slo.parse_thresholds(lines, line_numbers=list(range(len(lines)))):
+        match = re.fullmatch(r"p\((\d+)\)", threshold.aggregate)
+        if match and threshold.op in ("<", "<=") and not threshold.bound.relative_to_baseline:
+            upper[(threshold.selector, int(match.group(1)))] = (threshold.bound.amount, threshold.line)
+    for (selector, pct), (bound, line) in sorted(upper.items()):
+        for (other_selector, other_pct), (other_bound, _) in upper.items():
+            if other_selector == selector and other_pct < pct and bound < other_bound:
+                problems.append(
+                    f"[{line}] = {lines[line]!r}: expected the p({pct}) bound ({bound:g}) of {selector} "
+                    f"to be at least its p({other_pct}) bound ({other_bound:g})"
+                )
+    return problems
+
+
+def _parse_database(r: _Reader, environment: str) -> DatabaseSettings:
+    manage = r.boolean("databaseManageLocalServer")
+    host = r.string("databaseHost", allow_empty=False, expected="a host name or address")
+    if manage and host and not _is_loopback(host):
+        r.problem("databaseHost", host, "a loopback address when databaseManageLocalServer is true")
+    sslmode = r.string("databaseSslMode", choices=SSL_MODES)
+    if environment != "local" and sslmode in ("disable", "allow", "prefer"):
+        r.problem("databaseSslMode", sslmode, "require, verify-ca or verify-full outside the local stack")
+    management = r.string("databaseManagement", choices=DB_MANAGEMENT)
+    return DatabaseSettings(
+        manage_local_server=manage,
+        host=host,
+        port=r.integer("databasePort", low=1, high=65535),
+        name=r.string("databaseName", pattern=_IDENTIFIER, allow_empty=False,
+                      expected="a lower-case PostgreSQL identifier"),
+        user=r.string("databaseUser", pattern=_IDENTIFIER, allow_empty=False,
+                      expected="a lower-case PostgreSQL identifier"),
+        password=r.secret("databasePassword", required=True),
+        sslmode=sslmode,
+        seed_scale=r.string("databaseSeedScale", choices=SEED_SCALES),
+        readonly_role=r.string("databaseReadonlyRole", pattern=_IDENTIFIER, allow_empty=False,
+                               expected="a lower-case PostgreSQL identifier"),
+        readonly_password=r.secret("databaseReadonlyPassword", required=True),
+        management=management,
+    )
+
+
+def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
+    return KubernetesSettings(
+        enabled=r.boolean("kubernetesEnabled"),
+        namespace=r.string("kubernetesNamespace", pattern=_DNS_LABEL, allow_empty=False,
+                           expected="a DNS label (lower-case letters, digits and '-')"),
+        context=r.string("kubernetesContext"),
+        version=r.string("kubernetesVersion", pattern=_K8S_VERSION, allow_empty=False,
+                         expected="a Kubernetes minor version such as 1.31"),
+        render_dir=r.string("kubernetesRenderDir"),
+    )
+
+
+def _parse_observability(r: _Reader, kubernetes: KubernetesSettings) -> ObservabilitySettings:
+    enabled = r.boolean("observabilityEnabled")
+    if enabled and not kubernetes.enabled:
+        r.problem("observabilityEnabled", enabled, "false unless kubernetesEnabled is true")
+    versions_raw = r.structured("observabilityChartVersions", dict)
+    versions: dict[str, str] = {}
+    for chart in CHARTS:
+        version = versions_raw.get(chart)
+        if not isinstance(version, str) or not _CHART_VERSION.match(version):
+            r.problem(f"observabilityChartVersions.{chart}", version, "a pinned chart version such as 1.2.3")
+        else:
+            versions[chart] = version
+    for chart in sorted(set(versions_raw) - set(CHARTS)):
+        r.problem(f"observabilityChartVersions.{chart}", versions_raw[chart], f"a chart among {', '.join(CHARTS)}")
+    size = r.string("observabilityPersistenceSize", pattern=_QUANTITY, allow_empty=False,
+                    expected="a Kubernetes quantity such as 20Gi")
+    return ObservabilitySettings(
+        enabled=enabled,
+        chart_versions=versions,
+        retention_days=r.integer("observabilityRetentionDays", low=1, high=3650),
+        persistence_size=size,
+    )
+
+
+def _parse_grafana(r: _Reader) -> GrafanaSettings:
+    enabled = r.boolean("grafanaEnabled")
+    url = r.string("grafanaUrl")
+    if enabled:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            r.problem("grafanaUrl", url, "an http(s) URL of Grafana when grafanaEnabled is true")
+    return GrafanaSettings(enabled=enabled, url=url.rstrip("/"), auth=r.secret("grafanaAuth", required=enabled))
+
+
+def _parse_reports(r: _Reader) -> ReportSettings:
+    bucket = r.string("reportsS3Bucket", pattern=_S3_BUCKET, expected="an S3 bucket name (3-63 lower-case characters)")
+    endpoint = r.string("reportsS3Endpoint")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            r.problem("reportsS3Endpoint", endpoint, "an http(s) URL or empty for AWS")
+    return ReportSettings(
+        local_dir=r.string("reportsLocalDir", allow_empty=False, expected="a directory path"),
+        s3_bucket=bucket,
+        s3_prefix=r.string("reportsS3Prefix"),
+        s3_endpoint=endpoint,
+        retention_days=r.integer("reportsRetentionDays", low=1, high=3650),
+    )

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Installs everything odavl-perf needs on a fresh Debian machine, and nothing twice:
+#   1. Debian packages: PostgreSQL server, Prometheus (with promtool), InfluxDB 1.x, wrk, Chromium
+#   2. the Pulumi engine: CLI, Python SDK wheel, Python language host, dynamic-provider shim,
+#      built from the Go module proxy when no matching CLI is installed (cached in ~/.pulumi)
+#   3. the virtualenv .venv with every pinned Python package (requirements.txt)
+#   4. actionlint (workflow linter), built from the Go module proxy
+# Safe to rerun: each step checks what is already there first. Prints a timing summary.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/pulumi_versions.env
+source scripts/pulumi_versions.env
+PULUMI_BIN="${HOME}/.pulumi/bin"
+CACHE="$ROOT/.cache"
+mkdir -p "$CACHE/wheels" "$CACHE/bin" "$PULUMI_BIN"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+START=$(date +%s)
+step() { printf '\n==> %s\n' "$*"; }
+took() { printf '    (%ss)\n' "$(( $(date +%s) - $1 ))"; }
+
+# ---------------------------------------------------------------------------- 1. Debian packages
+step "Debian packages"
+t=$(date +%s)
+APT_PACKAGES=(postgresql postgresql-contrib prometheus influxdb wrk chromium)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "    installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "    all present"
+fi
+# Debian starts the packaged services on install; the project runs its own on free loopback
+# ports, so the system-wide ones are stopped to keep the machine quiet and ports free.
+for svc in postgresql prometheus influxdb; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+took "$t"
+
+# ---------------------------------------------------------------------------- 2. Pulumi engine
+step "Pulumi CLI ${PULUMI_VERSION}"
+t=$(date +%s)
+current=""
+if [ -x "$PULUMI_BIN/pulumi" ]; then current="$("$PULUMI_BIN/pulumi" version 2>/dev/null || true)"; fi
+if [ "$current" != "v${PULUMI_VERSION}" ] && command -v pulumi >/dev/null; then
+  onpath="$(pulumi version 2>/dev/null || true)"
+  if [ "$onpath" = "v${PULUMI_VERSION}" ]; then ln -sf "$(command -v pulumi)" "$PULUMI_BIN/pulumi"; current="$onpath"; fi
+fi
+if [ "$current" = "v${PULUMI_VERSION}" ]; then
+  echo "    cached: $PULUMI_BIN/pulumi $current"
+else
+  echo "    trying the official installer"
+  if curl -fsSL --max-time 15 https://get.pulumi.com -o "$CACHE/get-pulumi.sh" 2>/dev/null \
+     && sh "$CACHE/get-pulumi.sh" --version "$PULUMI_VERSION" --no-edit-path >/dev/null 2>&1 \
+     && [ "$("$PULUMI_BIN/pulumi" version 2>/dev/null)" = "v${PULUMI_VERSION}" ]; then
+    echo "    installed by the official installer"
+  else
+    echo "    installer unreachable: building from the Go module proxy (several minutes the first time)"
+    command -v go >/dev/null || { echo "error: the Go toolchain is needed to build the Pulumi CLI" >&2; exit 1; }
+    (cd tools/pulumi-cli && go build -trimpath -tags osusergo,grpcnotrace \
+      -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}" \
+      -o "$PULUMI_BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  fi
+fi
+took "$t"
+
+# The SDK module holds the Python SDK, its program runner and the dynamic-provider shim, all of
+# the same release as the CLI.
+step "Pulumi Python SDK, language host and dynamic-provider shim"
+t=$(date +%s)
+(cd tools/pulumi-cli && go mod download "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}")
+SDK_DIR="$(go env GOMODCACHE)/github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}"
+install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" "$PULUMI_BIN/pulumi-language-python-exec"
+install -m 0755 "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$PULUMI_BIN/pulumi-resource-pulumi-python"
+cat > "$PULUMI_BIN/pulumi-language-python" <<EOF
+#!/bin/sh
+# The Python language host of odavl-perf (tools/pulumi_language_python.py), run by its virtualenv.
+exec "$ROOT/.venv/bin/python" "$ROOT/tools/pulumi_language_python.py" "\$@"
+EOF
+chmod 0755 "$PULUMI_BIN/pulumi-language-python"
+WHEEL="$CACHE/wheels/pulumi-${PULUMI_VERSION}-py3-none-any.whl"
+if [ ! -f "$WHEEL" ]; then
+  python3 -m venv "$CACHE/build-venv"
+  "$CACHE/build-venv/bin/pip" install -q --disable-pip-version-check "hatchling==1.33.0"
+  rm -rf "$CACHE/sdk-src" && cp -r "$SDK_DIR/python" "$CACHE/sdk-src" && chmod -R u+w "$CACHE/sdk-src"
+  "$CACHE/build-venv/bin/pip" wheel -q --no-deps --no-build-isolation -w "$CACHE/wheels" "$CACHE/sdk-src"
+fi
+took "$t"
+
+# ---------------------------------------------------------------------------- 3. virtualenv
+step "Python virtualenv .venv"
+t=$(date +%s)
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=".venv/.requirements.sha256"
+want="$(cat requirements.txt scripts/pulumi_versions.env | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install -q --disable-pip-version-check --find-links "$CACHE/wheels" -r requirements.txt
+  echo "$want" > "$stamp"
+else
+  echo "    up to date"
+fi
+took "$t"
+
+# ---------------------------------------------------------------------------- 4. actionlint
+step "actionlint"
+t=$(date +%s)
+if [ ! -x "$CACHE/bin/actionlint" ]; then
+  GOBIN="$CACHE/bin" go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+else
+  echo "    cached"
+fi
+took "$t"
+
+printf '\nsetup finished in %ss: %s\n' "$(( $(date +%s) - START ))" "$("$PULUMI_BIN/pulumi" version)"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: sets everything up (scripts/setup.sh), then runs ruff and the whole suite
+# (unit tests with Pulumi mocks, integration tests against real PostgreSQL, Prometheus,
+# InfluxDB, Locust and the Pulumi engine, each started by the tests on loopback).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/unit -k settings`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+# Tests use their own throwaway backends and passphrases; never the developer's local stack.
+unset PULUMI_BACKEND_URL
+echo
+echo "==> ruff"
+.venv/bin/ruff check .
+echo
+echo "==> pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+code=$?
+set -e
+# pytest's exit 5 means "no tests collected": that is a failure of this command, not a pass.
+[ "$code" -eq 5 ] && { echo "error: no tests were collected" >&2; exit 1; }
+exit "$code"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: `pulumi up` of a stack (default: local) after setting everything up.
+#   bash scripts/up.sh                 # the local stack: PostgreSQL, reference app, indexes,
+#                                      # a local Locust fleet, the staged test and its verdict
+#   bash scripts/up.sh local --diff    # extra arguments go to `pulumi up`
+# Exit codes: 0 verdict pass (or warn), non-zero when the SLO gate fails (sloEnforce) or the
+# update itself fails. Outputs stay readable either way: `pulumi stack output --json`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STACK="${1:-local}"
+shift || true
+bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+pulumi stack select --create "$STACK" >/dev/null
+pulumi up --yes --stack "$STACK" "$@"
