@@ -1,0 +1,1 @@
+"""CrossGuard policy pack of odavl-perf: policies in `rules`, their pure checks in `checks`."""

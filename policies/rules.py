@@ -1,0 +1,288 @@
+"""The odavl-perf CrossGuard policies: one named validator per policy, listed in `POLICIES`.
+
+Validators read a resource's inputs (`args.props`), pick out the fields a check needs and hand
+them to the pure checks in `policies.checks`. The pack's `__main__.py` only builds the pack.
+
+Load-test settings may reach the engine under slightly different property names depending on
+the resource that carries them (a dynamic provider's snake_case inputs or a camelCase stack
+key); `_find` looks for each field under all its accepted names, up to three levels deep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Secret,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from policies import checks
+
+__all__ = ["POLICIES", "PROJECT_ROOT", "plain", "stack_of"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_BASE_URL = ("base_url", "target_base_url", "targetBaseUrl", "baseUrl", "target_url", "targetUrl")
+_ALLOWED_HOSTS = ("allowed_hosts", "target_allowed_hosts", "targetAllowedHosts", "allowedHosts")
+_ENVIRONMENT = ("environment",)
+_ALLOW_PRODUCTION = ("allow_production", "load_allow_production", "loadAllowProduction", "allowProduction")
+_MAX_USERS = ("max_users", "load_max_users", "loadMaxUsers", "maxUsers")
+_STAGES = ("stages", "load_stages", "loadStages")
+_THRESHOLDS = ("thresholds", "slo_thresholds", "sloThresholds")
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|apikey|webhook|privatekey|credential|^auth$")
+_NOT_SECRET_KEY = re.compile(r"(name|ref|refs|path|file|ttl|type|seconds|enabled|id)$")
+_LOCAL_STACKS = frozenset({"local"})
+_K8S_WORKLOADS = {"kubernetes:batch/v1:Job": "Job", "kubernetes:core/v1:Pod": "Pod"}
+_HELM_CHARTS = frozenset({"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"})
+
+
+def plain(value: Any) -> Any:
+    """A resource's property value as plain dicts and lists, without values unknown during preview.
+
+    CrossGuard wraps properties in proxies that raise on unknown values; a policy that walks
+    every property must skip those instead of giving up on the whole resource.
+    """
+    if isinstance(value, Secret):
+        return Secret(plain(value.value))
+    if isinstance(value, Mapping):
+        result = {}
+        for key in value:
+            try:
+                result[key] = plain(value[key])
+            except UnknownValueError:
+                continue
+        return result
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        items = []
+        for index in range(len(value)):
+            try:
+                items.append(plain(value[index]))
+            except UnknownValueError:
+                continue
+        return items
+    return value
+
+
+def stack_of(urn: str) -> str:
+    """The stack name inside a URN (`urn:pulumi:<stack>::<project>::<type>::<name>`)."""
+    parts = urn.split(":")
+    return parts[2] if len(parts) > 2 and urn.startswith("urn:pulumi:") else ""
+
+
+def _find(props: Mapping[str, Any], names: tuple[str, ...], depth: int = 3) -> tuple[bool, Any]:
+    """(found, value) for the first of `names` at the top level, else in nested mappings."""
+    for name in names:
+        if name in props:
+            return True, props[name]
+    if depth > 1:
+        for value in props.values():
+            if isinstance(value, Mapping):
+                found, nested = _find(value, names, depth - 1)
+                if found:
+                    return True, nested
+    return False, None
+
+
+def _environment(args: ResourceValidationArgs, props: Mapping[str, Any]) -> str:
+    found, environment = _find(props, _ENVIRONMENT)
+    return environment if found and isinstance(environment, str) else stack_of(args.urn)
+
+
+def _report_all(report_violation: ReportViolation, problems: list[str]) -> None:
+    for problem in problems:
+        report_violation(problem, None)
+
+
+def validate_target_host(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    found, base_url = _find(props, _BASE_URL)
+    if not found:
+        return
+    _, allowed_hosts = _find(props, _ALLOWED_HOSTS)
+    _report_all(report_violation, checks.check_target_host(base_url, allowed_hosts))
+
+
+def validate_production_guard(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    found_users, max_users = _find(props, _MAX_USERS)
+    found_flag, allow_production = _find(props, _ALLOW_PRODUCTION)
+    if not (found_users or found_flag):
+        return
+    _, stages = _find(props, _STAGES)
+    targets = [s.get("target") for s in stages if isinstance(s, Mapping)] if isinstance(stages, list) else []
+    problems = checks.check_production_guard(_environment(args, props), allow_production, max_users, targets)
+    _report_all(report_violation, problems)
+
+
+def validate_slo_thresholds(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    found, lines = _find(props, _THRESHOLDS)
+    if not found or (isinstance(lines, list) and lines and not all(isinstance(x, str) for x in lines)):
+        return  # evaluated threshold results (dicts), not the configured lines
+    _report_all(report_violation, checks.check_slo_thresholds(lines))
+
+
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, Secret):
+        return _strings(value.value, path)
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        return [s for key, item in value.items() for s in _strings(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [s for index, item in enumerate(value) for s in _strings(item, f"{path}[{index}]")]
+    return []
+
+
+def validate_index_sql(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    problems = []
+    for path, text in _strings(plain(args.props), args.name):
+        if text.endswith(".sql") and "\n" not in text:
+            sql_file = (PROJECT_ROOT / text).resolve()
+            if sql_file.is_relative_to(PROJECT_ROOT) and sql_file.is_file():
+                problems.extend(checks.check_index_sql(sql_file.read_text(encoding="utf-8"), text))
+        elif checks.looks_like_index_sql(text):
+            problems.extend(checks.check_index_sql(text, path))
+    _report_all(report_violation, problems)
+
+
+def _is_helm_managed(metadata: Any) -> bool:
+    labels = (metadata or {}).get("labels") or {} if isinstance(metadata, Mapping) else {}
+    return labels.get("app.kubernetes.io/managed-by") == "Helm" or "helm.sh/chart" in labels
+
+
+def validate_fleet_pods(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    kind = _K8S_WORKLOADS.get(args.resource_type)
+    if kind is None:
+        return
+    props = plain(args.props)
+    if _is_helm_managed(props.get("metadata")):
+        return  # chart workloads are the chart's business; this policy guards the project's own fleet
+    _report_all(report_violation, checks.check_fleet_pod(kind, props.get("spec")))
+
+
+def validate_helm_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in _HELM_CHARTS:
+        return
+    props = plain(args.props)
+    _report_all(report_violation, checks.check_helm_chart_version(props.get("chart"), props.get("version")))
+
+
+def validate_postgres_sslmode(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if stack_of(args.urn) in _LOCAL_STACKS:
+        return
+    _report_all(report_violation, checks.check_postgres_datasources(plain(args.props)))
+
+
+def _raw(props: Any) -> Any:
+    """The secret-marked values behind CrossGuard's proxies (only remediations receive them)."""
+    while isinstance(props, Mapping) and not isinstance(props, dict):
+        try:
+            props = props["__target"]
+        except KeyError:
+            break
+    return props
+
+
+def _is_secret_key(key: str) -> bool:
+    normalized = key.replace("_", "").replace("-", "").lower()
+    return bool(_SECRET_KEY.search(normalized)) and not _NOT_SECRET_KEY.search(normalized)
+
+
+def find_plaintext_secrets(value: Any, path: str = "", secret_context: bool = False) -> list[str]:
+    """Paths of non-empty plaintext strings held under secret-looking keys (not wrapped in Secret)."""
+    value = _raw(value)
+    if isinstance(value, Secret):
+        return []
+    if isinstance(value, Mapping):
+        return [
+            p
+            for key, item in value.items()
+            for p in find_plaintext_secrets(item, f"{path}.{key}", secret_context or _is_secret_key(str(key)))
+        ]
+    if isinstance(value, list):
+        nested = (find_plaintext_secrets(v, f"{path}[{i}]", secret_context) for i, v in enumerate(value))
+        return [p for paths in nested for p in paths]
+    return [path.lstrip(".")] if secret_context and isinstance(value, str) and value else []
+
+
+def _mark_secret(value: Any, secret_context: bool = False) -> Any:
+    value = _raw(value)
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _mark_secret(v, secret_context or _is_secret_key(str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_secret(v, secret_context) for v in value]
+    return Secret(value) if secret_context and isinstance(value, str) and value else value
+
+
+def remediate_plaintext_secrets(args: ResourceValidationArgs) -> dict[str, Any] | None:
+    """Mark plaintext secret inputs as secrets so the engine encrypts them in the state.
+
+    The engine strips secretness before validation, so only a remediation can see which inputs
+    are plaintext; it turns them into secrets before they are written anywhere.
+    """
+    if not find_plaintext_secrets(args.props):
+        return None
+    return _mark_secret(args.props)
+
+
+POLICIES: list[ResourceValidationPolicy] = [
+    ResourceValidationPolicy(
+        name="target-host-allow-listed",
+        description="A load test may only target a host in its stack's allow-list.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_target_host,
+    ),
+    ResourceValidationPolicy(
+        name="production-load-guard",
+        description="A production load test needs the explicit allow flag and at most 2000 users.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_production_guard,
+    ),
+    ResourceValidationPolicy(
+        name="slo-thresholds-not-looser-than-baselines",
+        description="SLO thresholds keep every documented baseline and loosen none.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_slo_thresholds,
+    ),
+    ResourceValidationPolicy(
+        name="index-sql-concurrent-and-idempotent",
+        description="Index SQL builds CONCURRENTLY and IF NOT EXISTS (drops CONCURRENTLY and IF EXISTS).",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_index_sql,
+    ),
+    ResourceValidationPolicy(
+        name="fleet-pods-bounded-and-non-root",
+        description="Load-generator pods have a TTL, a deadline, CPU and memory limits, and run as non-root.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_fleet_pods,
+    ),
+    ResourceValidationPolicy(
+        name="helm-charts-pinned",
+        description="Helm charts are pinned to an exact version.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_helm_pinned,
+    ),
+    ResourceValidationPolicy(
+        name="no-plaintext-secret-inputs",
+        description="Passwords, tokens and webhook URLs are Pulumi secrets, never plaintext inputs.",
+        enforcement_level=EnforcementLevel.REMEDIATE,
+        remediate=remediate_plaintext_secrets,
+    ),
+    ResourceValidationPolicy(
+        name="postgres-datasource-sslmode-require",
+        description="Grafana's PostgreSQL datasource uses sslmode require outside the local stack.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_postgres_sslmode,
+    ),
+]
