@@ -1,0 +1,377 @@
+"""Locust users that load pages in headless Chromium and record their web vitals.
+
+A small share of the virtual users are `BrowserUser`s. Each owns one browser, run by
+loadtests/browser_driver.py in a child process (Playwright cannot run inside gevent), and on
+every task visits a page of the target: load, wait until rendered, click the page's interaction
+target, read LCP, CLS, INP and FID. Per visit it
+
+- records web_vitals_lcp / _cls / _inp / _fid samples (ms; CLS unitless) into the worker's
+  metrics collector (`record_trend(metric, endpoint, group, value)`, see loadtests/metrics.py),
+  under the endpoint "GET <path>" and the user group "dashboard"; the collector ships them to the
+  master, where they merge with every other worker's like any other trend;
+- records a check (passed = the page loaded, rendered and answered the interaction);
+- fires Locust's request event with request_type "BROWSER" (name = the endpoint, response time =
+  load-to-interaction time, exception on failure), so Locust's own statistics, failure counts
+  and error list show browser traffic; the event's context carries {"browser": True, "group",
+  "vitals"} for listeners that keep browser visits apart from HTTP requests.
+
+The worker's collector is found at `environment.metrics_collector` (set by the suite's listener
+set-up). Chromium comes from the Debian package (`/usr/bin/chromium`, or ODAVL_CHROMIUM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import gevent
+from gevent import subprocess
+from locust import User, between, task
+
+from loadtests.browser_driver import (
+    DEFAULT_CHROMIUM,
+    DEFAULT_INTERACTION_SELECTOR,
+    DEFAULT_QUIET_MS,
+    BrowserOptions,
+    DriverError,
+    PageVitals,
+    parse_vitals,
+)
+from loadtests.errors import ConfigError, LoadTestError
+
+__all__ = [
+    "CHROMIUM_ENV",
+    "METRICS_ATTRIBUTE",
+    "VITAL_METRICS",
+    "BrowserError",
+    "BrowserProcess",
+    "BrowserUser",
+    "TrendRecorder",
+    "VisitOutcome",
+    "browser_weight",
+    "page_endpoint",
+    "record_visit",
+    "vital_samples",
+]
+
+CHROMIUM_ENV = "ODAVL_CHROMIUM"
+METRICS_ATTRIBUTE = "metrics_collector"
+DRIVER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser_driver.py")
+REQUEST_TYPE = "BROWSER"
+# (metric name, PageVitals attribute): the trends one visit can add to.
+VITAL_METRICS = (
+    ("web_vitals_lcp", "lcp_ms"),
+    ("web_vitals_cls", "cls"),
+    ("web_vitals_inp", "inp_ms"),
+    ("web_vitals_fid", "fid_ms"),
+)
+BROWSER_START_TIMEOUT_S = 90.0
+BROWSER_CLOSE_TIMEOUT_S = 20.0
+# Time the driver may need beyond the visit's own timeout (context set-up and tear-down).
+VISIT_MARGIN_S = 15.0
+
+
+class BrowserError(LoadTestError):
+    """The browser process could not start, stopped answering, or a visit failed."""
+
+
+class TrendRecorder(Protocol):
+    """What a browser user records into: loadtests.metrics.MetricsCollector has this shape."""
+
+    def record_trend(self, metric: str, endpoint: str, group: str, value: float) -> None: ...
+
+    def record_check(self, endpoint: str, group: str, passed: bool) -> None: ...
+
+
+def page_endpoint(path: str) -> str:
+    """The endpoint name of a page: "GET /dashboard", "GET /dashboard?variant=slow"."""
+    if not path.startswith("/"):
+        raise ConfigError(f"browser page {path!r} must be a path starting with '/'")
+    return f"GET {path}"
+
+
+def vital_samples(vitals: PageVitals) -> list[tuple[str, float]]:
+    """(metric, value) for every vital the browser reported for a visit."""
+    samples = []
+    for metric, attribute in VITAL_METRICS:
+        value = getattr(vitals, attribute)
+        if value is not None:
+            samples.append((metric, float(value)))
+    return samples
+
+
+class VisitOutcome:
+    """A finished visit as the driver reported it: vitals on success, an error otherwise."""
+
+    __slots__ = ("elapsed_ms", "error", "status", "transfer_bytes", "url", "vitals")
+
+    def __init__(self, reply: Mapping[str, Any]) -> None:
+        self.url = str(reply.get("url") or "")
+        self.error: str | None = None
+        self.vitals: PageVitals | None = None
+        self.elapsed_ms = 0.0
+        self.status = int(reply.get("status") or 0)
+        self.transfer_bytes = 0
+        if not reply.get("ok"):
+            self.error = str(reply.get("error") or "the browser reported a failed visit without a reason")
+            return
+        try:
+            self.vitals = parse_vitals(reply.get("vitals"))
+        except DriverError as exc:
+            self.error = f"unreadable vitals: {exc}"
+            return
+        self.elapsed_ms = float(reply.get("elapsed_ms") or 0.0)
+        self.transfer_bytes = int(self.vitals.navigation.get("transfer_bytes", 0))
+
+
+def record_visit(recorder: TrendRecorder, endpoint: str, group: str, outcome: VisitOutcome) -> list[str]:
+    """Record a visit's vitals and its check; returns the metrics recorded."""
+    recorded = []
+    if outcome.vitals is not None:
+        for metric, value in vital_samples(outcome.vitals):
+            recorder.record_trend(metric, endpoint, group, value)
+            recorded.append(metric)
+    recorder.record_check(endpoint, group, outcome.error is None)
+    return recorded
+
+
+def browser_weight(share: float, other_weights: Iterable[int]) -> int:
+    """Locust weight that makes browser users `share` (0-1) of all users; 0 turns them off.
+
+    With the other user classes' weights summing to W, weight b gives b / (b + W) = share.
+    Any share above 0 gives at least weight 1.
+    """
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        raise ConfigError(f"load.browser_share: {share!r} must be a number from 0 up to (not including) 1")
+    total = sum(other_weights)
+    if share == 0:
+        return 0
+    if total <= 0:
+        raise ConfigError("load.browser_share: the other user groups have no weight to share with")
+    return max(1, round(share * total / (1 - share)))
+
+
+class BrowserProcess:
+    """The browser driver child process, spoken to from a greenlet without blocking the others.
+
+    The child runs in a session of its own, so closing it also ends the Playwright driver and
+    the Chromium processes it started.
+    """
+
+    def __init__(
+        self, options: BrowserOptions, python: str = sys.executable, driver: str = DRIVER_SCRIPT
+    ) -> None:
+        self.options = options
+        self.python = python
+        self.driver = driver
+        self.browser_version: str | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout_s: float = BROWSER_START_TIMEOUT_S) -> str:
+        """Start the child and wait for its browser; returns the browser version."""
+        self._proc = subprocess.Popen(
+            [self.python, self.driver, "--serve", "--options", self.options.to_json()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        reply = self._read(timeout_s, "start")
+        if not reply.get("ready"):
+            self.kill()
+            raise BrowserError(f"the browser did not start: {reply.get('error', reply)}")
+        self.browser_version = str(reply.get("browser_version"))
+        return self.browser_version
+
+    def visit(
+        self,
+        url: str,
+        interaction_selector: str = DEFAULT_INTERACTION_SELECTOR,
+        timeout_s: float = 30.0,
+        quiet_ms: int = DEFAULT_QUIET_MS,
+    ) -> VisitOutcome:
+        """One visit; a failed page is an outcome with `error`, a dead browser raises."""
+        command = {
+            "op": "visit",
+            "url": url,
+            "interaction_selector": interaction_selector,
+            "timeout_s": timeout_s,
+            "quiet_ms": quiet_ms,
+        }
+        self._send(command)
+        return VisitOutcome(self._read(timeout_s + VISIT_MARGIN_S, f"visit of {url}"))
+
+    def close(self, timeout_s: float = BROWSER_CLOSE_TIMEOUT_S) -> None:
+        """Ask the child to close its browser; kill its session if it does not in time."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.write(json.dumps({"op": "close"}) + "\n")
+                    proc.stdin.flush()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=timeout_s)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """End the child's whole session (driver, Playwright, Chromium) and reap the child."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=BROWSER_CLOSE_TIMEOUT_S)
+
+    def _send(self, command: Mapping[str, Any]) -> None:
+        proc = self._require()
+        try:
+            proc.stdin.write(json.dumps(command) + "\n")
+            proc.stdin.flush()
+        except OSError as exc:
+            self.kill()
+            raise BrowserError(f"the browser process stopped: {exc}") from exc
+
+    def _read(self, timeout_s: float, what: str) -> dict[str, Any]:
+        proc = self._require()
+        try:
+            with gevent.Timeout(timeout_s):
+                line = proc.stdout.readline()
+        except gevent.Timeout:
+            self.kill()
+            raise BrowserError(f"the browser gave no answer to the {what} within {timeout_s:g} s") from None
+        if not line:
+            try:
+                code = proc.wait(timeout=BROWSER_CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                code = None
+            self.kill()
+            raise BrowserError(f"the browser process ended during the {what} (exit code {code})")
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            self.kill()
+            raise BrowserError(f"the browser process wrote a line that is not JSON: {line[:200]!r}") from None
+        if not isinstance(reply, dict):
+            self.kill()
+            raise BrowserError(f"the browser process wrote {reply!r}, expected an object")
+        return reply
+
+    def _require(self) -> subprocess.Popen:
+        if self._proc is None:
+            raise BrowserError("the browser process is not running")
+        return self._proc
+
+
+class BrowserUser(User):
+    """A virtual user in headless Chromium; subclasses set weight/fixed_count and pages.
+
+    Class attributes configure it: `pages` (paths visited in turn), `group` (user group of its
+    metrics), `interaction_selector` (what it clicks), `visit_timeout_s`, `quiet_ms` (how long
+    the page must show no change before the user interacts), `allowed_hosts` (None = the target's
+    host only), `chromium` (None = $ODAVL_CHROMIUM or /usr/bin/chromium).
+    """
+
+    abstract = True
+    wait_time = between(1, 6)
+    pages: ClassVar[tuple[str, ...]] = ("/dashboard",)
+    group: ClassVar[str] = "dashboard"
+    interaction_selector: ClassVar[str] = DEFAULT_INTERACTION_SELECTOR
+    visit_timeout_s: ClassVar[float] = 30.0
+    quiet_ms: ClassVar[int] = DEFAULT_QUIET_MS
+    allowed_hosts: ClassVar[tuple[str, ...] | None] = None
+    chromium: ClassVar[str | None] = None
+    driver_script: ClassVar[str] = DRIVER_SCRIPT
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._browser: BrowserProcess | None = None
+        self._next_page = 0
+        self._recorder: TrendRecorder | None = None
+
+    def on_start(self) -> None:
+        if not self.host:
+            raise BrowserError("a browser user needs the target URL (Locust host) to be set")
+        recorder = getattr(self.environment, METRICS_ATTRIBUTE, None)
+        if recorder is None:
+            raise BrowserError(
+                f"no metrics collector at environment.{METRICS_ATTRIBUTE}: web vitals would be lost"
+            )
+        self._recorder = recorder
+        for path in self.pages:
+            page_endpoint(path)
+        host = urlsplit(self.host).hostname or ""
+        options = BrowserOptions(
+            allowed_hosts=tuple(self.allowed_hosts or (host,)),
+            executable_path=self.chromium or os.environ.get(CHROMIUM_ENV, DEFAULT_CHROMIUM),
+        )
+        self._browser = BrowserProcess(options, driver=self.driver_script)
+        self._browser.start()
+
+    def on_stop(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+
+    @task
+    def visit_page(self) -> None:
+        path = self.pages[self._next_page % len(self.pages)]
+        self._next_page += 1
+        self.visit(path)
+
+    def visit(self, path: str) -> VisitOutcome:
+        """Visit one page of the target and record everything about it."""
+        if self._browser is None or self._recorder is None:
+            raise BrowserError("the browser user has not started")
+        endpoint = page_endpoint(path)
+        started = time.time()
+        try:
+            if not self._browser.running:
+                # The browser died during an earlier visit: start a fresh one.
+                self._browser.start()
+            outcome = self._browser.visit(
+                urljoin(self.host, path), self.interaction_selector, self.visit_timeout_s, self.quiet_ms
+            )
+        except BrowserError as exc:
+            outcome = VisitOutcome({"ok": False, "url": path, "error": str(exc)})
+        record_visit(self._recorder, endpoint, self.group, outcome)
+        elapsed_ms = outcome.elapsed_ms if outcome.error is None else (time.time() - started) * 1000
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=endpoint,
+            response_time=elapsed_ms,
+            response_length=outcome.transfer_bytes,
+            exception=BrowserError(outcome.error) if outcome.error else None,
+            context={
+                "browser": True,
+                "group": self.group,
+                "vitals": dict(vital_samples(outcome.vitals)) if outcome.vitals else {},
+            },
+            url=outcome.url or path,
+            start_time=started,
+            response=None,
+        )
+        return outcome

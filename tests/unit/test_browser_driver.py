@@ -1,0 +1,179 @@
+"""Pure parts of loadtests/browser_driver.py: options, visit commands, vitals, the line protocol."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from loadtests.browser_driver import (
+    BLOCKING_PROXY,
+    CHROMIUM_ARGS,
+    WEB_VITALS_SCRIPT,
+    BrowserOptions,
+    DriverError,
+    VisitRequest,
+    chromium_launch_args,
+    parse_vitals,
+    serve,
+)
+
+GOOD_VITALS = {
+    "lcp_ms": 812.5,
+    "lcp_element": "h1#title",
+    "cls": 0.031,
+    "inp_ms": 88,
+    "fid_ms": 2.5,
+    "interactions": 1,
+    "layout_shifts": 2,
+    "navigation": {"ttfb_ms": 12.0, "load_ms": 95.5, "transfer_bytes": 2048},
+}
+
+
+def test_parse_vitals_reads_every_field():
+    vitals = parse_vitals(GOOD_VITALS)
+    assert (vitals.lcp_ms, vitals.cls, vitals.inp_ms, vitals.fid_ms) == (812.5, 0.031, 88.0, 2.5)
+    assert vitals.lcp_element == "h1#title"
+    assert vitals.interactions == 1
+    assert vitals.layout_shifts == 2
+    assert vitals.navigation["transfer_bytes"] == 2048.0
+
+
+def test_parse_vitals_keeps_missing_vitals_as_none():
+    vitals = parse_vitals({"cls": 0, "lcp_ms": None, "inp_ms": None, "fid_ms": None})
+    assert vitals.lcp_ms is None and vitals.inp_ms is None and vitals.fid_ms is None
+    assert vitals.cls == 0.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({**GOOD_VITALS, "lcp_ms": -1}, "lcp_ms"),
+        ({**GOOD_VITALS, "inp_ms": "slow"}, "inp_ms"),
+        ({**GOOD_VITALS, "fid_ms": True}, "fid_ms"),
+        ({k: v for k, v in GOOD_VITALS.items() if k != "cls"}, "cls"),
+        ({**GOOD_VITALS, "navigation": [1, 2]}, "navigation"),
+    ],
+)
+def test_parse_vitals_names_the_bad_field(raw, field):
+    with pytest.raises(DriverError, match=field):
+        parse_vitals(raw)
+
+
+def test_parse_vitals_rejects_a_non_object():
+    with pytest.raises(DriverError, match="object"):
+        parse_vitals([1, 2])
+
+
+def test_launch_args_confine_the_browser_to_the_allowed_hosts():
+    args = chromium_launch_args(["127.0.0.1", "localhost"])
+    assert args[: len(CHROMIUM_ARGS)] == list(CHROMIUM_ARGS)
+    assert f"--proxy-server={BLOCKING_PROXY}" in args
+    # The implicit loopback bypass is removed, so only the listed hosts are reached directly.
+    assert "--proxy-bypass-list=<-loopback>;127.0.0.1;localhost" in args
+    for flag in ("--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"):
+        assert flag in args
+
+
+@pytest.mark.parametrize("host", ["", "a;b", "a,b", "a b"])
+def test_launch_args_reject_hosts_that_would_widen_the_bypass_list(host):
+    with pytest.raises(DriverError, match="allowed host"):
+        chromium_launch_args([host])
+
+
+def test_options_round_trip_through_json():
+    options = BrowserOptions(
+        allowed_hosts=("127.0.0.1",), executable_path="/opt/chromium", extra_args=("--x",)
+    )
+    assert BrowserOptions.from_json(options.to_json()) == options
+
+
+@pytest.mark.parametrize("hosts", [None, [], [""], "127.0.0.1"])
+def test_options_need_a_list_of_allowed_hosts(hosts):
+    with pytest.raises(DriverError, match="allowed_hosts"):
+        BrowserOptions.from_json(json.dumps({"allowed_hosts": hosts}))
+
+
+def test_visit_request_defaults_and_validation():
+    request = VisitRequest.from_message({"url": "http://127.0.0.1:8080/dashboard"})
+    assert request.interaction_selector == "button"
+    assert request.timeout_s == 30.0
+    with pytest.raises(DriverError, match="url"):
+        VisitRequest.from_message({"url": "file:///etc/passwd"})
+    with pytest.raises(DriverError, match="timeout_s"):
+        VisitRequest.from_message({"url": "http://127.0.0.1/", "timeout_s": 0})
+    with pytest.raises(DriverError, match="quiet_ms"):
+        VisitRequest.from_message({"url": "http://127.0.0.1/", "quiet_ms": 2.5})
+
+
+def test_the_in_page_script_observes_every_vital_with_buffered_entries():
+    script = WEB_VITALS_SCRIPT.read_text(encoding="utf-8")
+    for entry_type in ("largest-contentful-paint", "layout-shift", "event", "first-input"):
+        assert f'observe("{entry_type}"' in script
+    assert "buffered: true" in script
+    assert "durationThreshold: EVENT_DURATION_THRESHOLD_MS" in script
+    assert "takeRecords()" in script
+
+
+class FakeBrowser:
+    """In-memory stand-in for VitalsBrowser: records what it was asked."""
+
+    def __init__(self, start_error: str | None = None):
+        self.start_error = start_error
+        self.visited: list[VisitRequest] = []
+        self.closed = False
+
+    def start(self) -> str:
+        if self.start_error:
+            raise DriverError(self.start_error)
+        return "fake 1.0"
+
+    def visit(self, request: VisitRequest) -> dict:
+        self.visited.append(request)
+        if "broken" in request.url:
+            raise DriverError("net::ERR_CONNECTION_REFUSED")
+        return {"ok": True, "url": request.url, "status": 200, "elapsed_ms": 5.0, "vitals": GOOD_VITALS}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def run_serve(browser: FakeBrowser, *commands: str) -> tuple[int, list[dict]]:
+    replies = io.StringIO()
+    code = serve(browser, io.StringIO("".join(c + "\n" for c in commands)), replies)
+    return code, [json.loads(line) for line in replies.getvalue().splitlines()]
+
+
+def test_serve_answers_each_command_and_closes_the_browser():
+    browser = FakeBrowser()
+    code, replies = run_serve(
+        browser,
+        json.dumps({"op": "visit", "url": "http://127.0.0.1/dashboard", "interaction_selector": "#refresh"}),
+        "not json",
+        json.dumps({"op": "dance"}),
+        json.dumps({"op": "visit", "url": "http://127.0.0.1/broken"}),
+        json.dumps({"op": "visit", "url": "ftp://127.0.0.1/"}),
+        json.dumps({"op": "close"}),
+        json.dumps({"op": "visit", "url": "http://127.0.0.1/after-close"}),
+    )
+    assert code == 0
+    assert replies[0] == {"ready": True, "browser_version": "fake 1.0"}
+    assert replies[1]["ok"] is True and replies[1]["vitals"]["lcp_ms"] == 812.5
+    assert replies[2]["ok"] is False and "not JSON" in replies[2]["error"]
+    assert replies[3]["ok"] is False and "unknown op 'dance'" in replies[3]["error"]
+    assert replies[4] == {
+        "ok": False,
+        "url": "http://127.0.0.1/broken",
+        "error": "net::ERR_CONNECTION_REFUSED",
+    }
+    assert replies[5]["ok"] is False and "http(s) URL" in replies[5]["error"]
+    assert len(replies) == 6, "nothing is answered after close"
+    assert [r.interaction_selector for r in browser.visited] == ["#refresh", "button"]
+    assert browser.closed
+
+
+def test_serve_reports_a_browser_that_does_not_start():
+    code, replies = run_serve(FakeBrowser(start_error="no Chromium at /nowhere"))
+    assert code == 1
+    assert replies == [{"ready": False, "error": "no Chromium at /nowhere"}]
