@@ -1,0 +1,285 @@
+"""`python -m loadtests analyze RESULTS.json`: what a run measured, where it is slow, what to do.
+
+Pure analysis (`analyze`) over a results document, then rendering to the console (colour),
+a timestamped text report under reports/analysis/, and optionally JSON. The thresholds are
+the configured SLO lines (`--threshold`, or a stack's `odavl-perf:sloThresholds`), else the
+defaults from `loadtests.slo_catalog`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from loadtests import slo
+from loadtests.analysis_bottlenecks import Bottleneck, detect_bottlenecks
+from loadtests.analysis_model import (
+    AnalysisError,
+    Limit,
+    MetricRow,
+    default_limits,
+    default_thresholds,
+    limit_for,
+    limits_of,
+    load_results,
+    parse_thresholds,
+    summary_rows,
+)
+from loadtests.analysis_queries import reference_app_query_source
+from loadtests.analysis_recommend import Recommendation, recommend
+from loadtests.analysis_text import export_text, render, report_path
+from loadtests.index_suggestions import (
+    IndexSuggestion,
+    NamedQuery,
+    QuerySource,
+    StatementsUnavailable,
+    pg_stat_statements_queries,
+    suggest_indexes,
+)
+
+__all__ = [
+    "Analysis",
+    "add_parser",
+    "analyze",
+    "main",
+    "run_analyze",
+    "thresholds_from_args",
+    "thresholds_from_stack",
+]
+
+# Endpoints in these categories are "slow": their queries are the candidates for indexes.
+_SLOW_CATEGORIES = ("slow_database", "high_p95", "high_p99")
+STACK_THRESHOLDS_KEY = "odavl-perf:sloThresholds"
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+@dataclass
+class Analysis:
+    results: dict[str, Any]
+    rows: list[MetricRow]
+    bottlenecks: list[Bottleneck]
+    recommendations: list[Recommendation]
+    indexes: list[IndexSuggestion]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """The gate's verdict when the results carry one, else the verdict of the rows."""
+        recorded = self.results.get("verdict")
+        if recorded:
+            return str(recorded)
+        judged = [row.status for row in self.rows if row.status in ("pass", "fail")]
+        if not judged:
+            return "no-data"
+        return "fail" if "fail" in judged else "pass"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.results.get("run_id"),
+            "verdict": self.verdict,
+            "rows": [asdict(row) for row in self.rows],
+            "bottlenecks": [
+                {
+                    "category": item.category,
+                    "endpoint": item.endpoint,
+                    "metric": item.metric,
+                    "stat": item.stat,
+                    "value": item.value,
+                    "limit": item.limit.source,
+                    "requests": item.requests,
+                }
+                for item in self.bottlenecks
+            ],
+            "recommendations": [asdict(item) for item in self.recommendations],
+            "indexes": [
+                {
+                    "name": index.name,
+                    "sql": index.sql,
+                    "queries": list(index.queries),
+                    "reason": index.reason,
+                    "covered_by": index.covered_by,
+                }
+                for index in self.indexes
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def analyze(
+    results: Mapping[str, Any],
+    thresholds: Sequence[slo.Threshold] | None = None,
+    query_source: QuerySource | None = None,
+    statements: Iterable[NamedQuery] = (),
+    existing_indexes: Mapping[str, str] | None = None,
+    notes: Iterable[str] = (),
+    baseline: Mapping[str, Any] | None = None,
+) -> Analysis:
+    """Judge `results` against `thresholds` (default: the catalog's), find bottlenecks, recommend,
+    suggest indexes.
+
+    `baseline` is an earlier run's results document, for baseline-relative thresholds.
+    `query_source` maps an endpoint name to the SQL it runs; `statements` are extra slow
+    statements (from pg_stat_statements). Both feed the index suggestions.
+    """
+    thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
+    limits = limits_of(thresholds)
+    rows = summary_rows(results, thresholds, baseline)
+    bottlenecks = detect_bottlenecks(results, limits)
+    queries: list[NamedQuery] = []
+    if query_source is not None:
+        slow_endpoints = dict.fromkeys(
+            item.endpoint for item in bottlenecks if item.category in _SLOW_CATEGORIES
+        )
+        for endpoint in slow_endpoints:
+            queries.extend(query_source(endpoint))
+    queries.extend(statements)
+    indexes = suggest_indexes(queries, existing_indexes)
+    recommendations = recommend(results, bottlenecks, limits, indexes)
+    return Analysis(dict(results), rows, bottlenecks, recommendations, indexes, list(notes))
+
+
+def thresholds_from_stack(stack_file: Path) -> tuple[slo.Threshold, ...]:
+    """The thresholds a stack configures under `odavl-perf:sloThresholds` (a list of lines)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise AnalysisError(f"stack file {stack_file} does not exist") from None
+    except yaml.YAMLError as error:
+        raise AnalysisError(f"stack file {stack_file} is not YAML: {error}") from None
+    value = (document.get("config") or {}).get(STACK_THRESHOLDS_KEY)
+    if value is None:
+        raise AnalysisError(f"stack file {stack_file} has no {STACK_THRESHOLDS_KEY}")
+    where = f"{stack_file}: {STACK_THRESHOLDS_KEY}"
+    return parse_thresholds(threshold_lines_of(value, where), where)
+
+
+def threshold_lines_of(value: Any, where: str) -> list[str]:
+    """A config value holding threshold lines: a YAML list, a JSON list in a string, or lines of text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise AnalysisError(f"{where}: not a JSON list of threshold lines ({error.msg})") from None
+        else:
+            return [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise AnalysisError(f"{where}: expected a list of threshold lines such as 'http_req_duration: p(95)<500'")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `analyze` (and `report`, the HTML report) on the `python -m loadtests` parser."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="analyse a results file: SLO table, bottlenecks, recommendations, index suggestions",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("results", type=Path, help="results JSON written by a run")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--threshold",
+        action="append",
+        metavar="LINE",
+        help="an SLO threshold line (repeatable), e.g. 'http_req_duration: p(95)<500'",
+    )
+    source.add_argument("--stack-file", type=Path, help="read the thresholds from this Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--dsn-env",
+        metavar="VAR",
+        help="name of the environment variable holding a PostgreSQL DSN; its pg_stat_statements feed the "
+        "index suggestions (the DSN itself never goes on the command line)",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=Path("reports/analysis"), help="text report directory"
+    )
+    parser.add_argument("--no-export", action="store_true", help="do not write the text report")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the analysis as JSON")
+    parser.set_defaults(handler=run_analyze)
+    from loadtests.report_html import add_parser as add_report_parser
+
+    add_report_parser(subparsers)
+
+
+def _statements(dsn_env: str | None, limits: Sequence[Limit], notes: list[str]) -> list[NamedQuery]:
+    """pg_stat_statements' slow statements when `--dsn-env` names a DSN; notes say why not otherwise."""
+    import os
+
+    if not dsn_env:
+        return []
+    dsn = os.environ.get(dsn_env)
+    if not dsn:
+        raise AnalysisError(f"--dsn-env {dsn_env}: the environment variable is not set")
+    db_limit = limit_for(limits, "db_query_duration", "p95") or limit_for(
+        default_limits(), "db_query_duration", "p95"
+    )
+    try:
+        statements = pg_stat_statements_queries(dsn, db_limit.bound if db_limit else 100.0)
+    except StatementsUnavailable as error:
+        notes.append(f"pg_stat_statements not used: {error}")
+        return []
+    except Exception as error:  # psycopg errors: word them without the DSN
+        notes.append(f"pg_stat_statements not used: cannot query the database ({type(error).__name__})")
+        return []
+    bound = db_limit.bound if db_limit else 100.0
+    notes.append(f"pg_stat_statements: {len(statements)} statement(s) slower than {bound:g} ms")
+    return statements
+
+
+def thresholds_from_args(args: argparse.Namespace) -> tuple[slo.Threshold, ...]:
+    """`--threshold` lines, else `--stack-file`'s thresholds, else the catalog's defaults."""
+    if getattr(args, "threshold", None):
+        return parse_thresholds(args.threshold, "--threshold")
+    if getattr(args, "stack_file", None):
+        return thresholds_from_stack(args.stack_file)
+    return default_thresholds()
+
+
+def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int:
+    console = console or Console()
+    try:
+        results = load_results(args.results)
+        thresholds = thresholds_from_args(args)
+        notes: list[str] = []
+        statements = _statements(args.dsn_env, limits_of(thresholds), notes)
+        analysis = analyze(results, thresholds, reference_app_query_source(), statements, notes=notes)
+    except AnalysisError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        return EXIT_USAGE
+    render(analysis, console)
+    try:
+        if not args.no_export:
+            path = report_path(args.output_dir, str(results.get("run_id", "run")))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(export_text(analysis), encoding="utf-8")
+            console.print(f"Text report: {path}")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(analysis.to_json(), indent=2) + "\n", encoding="utf-8")
+            console.print(f"JSON analysis: {args.json}")
+    except OSError as error:
+        console.print(f"[bold red]error:[/] cannot write the report: {error.strerror} ({error.filename})")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Console and text rendering of an analysis (rich): colour on a terminal, plain text on export."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from loadtests.analysis_bottlenecks import CATEGORIES
+
+if TYPE_CHECKING:
+    from loadtests.analysis import Analysis
+
+__all__ = ["STATUS_STYLE", "export_text", "render", "report_path"]
+
+STATUS_STYLE = {
+    "pass": "bold green",
+    "fail": "bold red",
+    "warn": "bold yellow",
+    "info": "grey62",
+    "no-data": "grey50",
+}
+_STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "info": "-", "no-data": "no data"}
+_CATEGORY_TITLES = {category.key: category.title for category in CATEGORIES}
+
+
+def _header(analysis: Analysis) -> Panel:
+    results = analysis.results
+    profile = results.get("profile") or {}
+    verdict = analysis.verdict
+    lines = Text()
+    lines.append("Verdict: ")
+    lines.append(verdict.upper(), style=STATUS_STYLE.get(verdict, "bold"))
+    lines.append(
+        f"\nRun {results.get('run_id')}  stack {results.get('stack', '?')}  environment "
+        f"{results.get('environment', '?')}  target {results.get('target', '?')}"
+        f"\nProfile {profile.get('name', '?')} (max {profile.get('max_users', '?')} users, time scale "
+        f"{profile.get('time_scale', '?')})  duration {float(results.get('duration_s') or 0):.0f} s  "
+        f"status {results.get('status', '?')}"
+    )
+    if results.get("abort_reason"):
+        lines.append(f"\nAborted: {results['abort_reason']}", style="bold red")
+    return Panel(lines, title="Load test analysis", expand=False)
+
+
+def _verdict_table(analysis: Analysis) -> Table:
+    table = Table(title="Measurements against the SLOs", title_justify="left")
+    for column in ("Section", "Measure", "Value", "SLO", "Result"):
+        table.add_column(column, justify="right" if column == "Value" else "left")
+    for row in analysis.rows:
+        style = STATUS_STYLE[row.status]
+        table.add_row(
+            row.section,
+            row.label,
+            Text(row.formatted_value(), style=style),
+            row.limit,
+            Text(_STATUS_MARK[row.status], style=style),
+        )
+    return table
+
+
+def _bottleneck_table(analysis: Analysis) -> Table | Text:
+    if not analysis.bottlenecks:
+        return Text(
+            "Bottlenecks: none - every endpoint meets the limits of all five categories.", style="green"
+        )
+    table = Table(title="Bottlenecks per endpoint", title_justify="left")
+    for column in ("Category", "Endpoint", "Measured", "SLO", "Requests"):
+        table.add_column(column, justify="right" if column in ("Measured", "Requests") else "left")
+    for item in analysis.bottlenecks:
+        measured = f"{item.value * 100:.2f} %" if item.unit == "%" else f"{item.value:,.1f} ms"
+        limit = f"{item.limit.bound * 100:g} %" if item.unit == "%" else f"{item.limit.bound:g} ms"
+        table.add_row(
+            _CATEGORY_TITLES[item.category],
+            item.endpoint,
+            Text(measured, style="red"),
+            f"{item.limit.operator} {limit}",
+            f"{item.requests:,}",
+        )
+    return table
+
+
+def _recommendations(analysis: Analysis) -> Group:
+    parts: list[Text] = [Text("Recommendations", style="bold underline")]
+    if not analysis.recommendations:
+        parts.append(Text("none: no measurement calls for a change.", style="green"))
+    for item in analysis.recommendations:
+        parts.append(Text(f"[{item.area}] {item.title}  ({item.key})", style="bold yellow"))
+        parts.extend(Text(f"  - {action}") for action in item.actions)
+        parts.extend(Text(f"    evidence: {evidence}", style="grey62") for evidence in item.evidence)
+    return Group(*parts)
+
+
+def _indexes(analysis: Analysis) -> Group:
+    parts: list[Text] = [Text("Suggested indexes", style="bold underline")]
+    if not analysis.indexes:
+        parts.append(Text("none: no slow endpoint's queries call for an index.", style="grey62"))
+    for index in analysis.indexes:
+        note = f"  (already in the migration as {index.covered_by})" if index.covered_by else ""
+        parts.append(Text(index.sql + note, style="cyan" if not index.covered_by else "grey62"))
+        parts.append(Text(f"    for {', '.join(index.queries)}: {index.reason}", style="grey62"))
+    parts.extend(Text(f"note: {note}", style="yellow") for note in analysis.notes)
+    return Group(*parts)
+
+
+def _sections(analysis: Analysis) -> Iterable[object]:
+    yield _header(analysis)
+    yield _verdict_table(analysis)
+    yield _bottleneck_table(analysis)
+    yield _recommendations(analysis)
+    yield _indexes(analysis)
+
+
+def render(analysis: Analysis, console: Console) -> None:
+    for section in _sections(analysis):
+        console.print(section)
+        console.print()
+
+
+def export_text(analysis: Analysis, width: int = 120) -> str:
+    """The analysis as plain text (no colour codes), as written to the report file."""
+    console = Console(record=True, file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    render(analysis, console)
+    return console.export_text()
+
+
+def report_path(directory: Path, run_id: str, now: datetime | None = None) -> Path:
+    """reports/analysis/analysis-<run id>-<UTC timestamp>.txt"""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    safe_run = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id) or "run"
+    return directory / f"analysis-{safe_run}-{stamp}.txt"
