@@ -1,0 +1,180 @@
+"""Real headless Chromium (Debian `chromium`) measuring web vitals of pages served on loopback.
+
+The pages are built to produce known vitals: a late, large element (LCP after a slow data
+request), a banner that pushes content down (CLS), a click handler that blocks the main thread
+(INP). A second server on another loopback address checks that the browser reaches only the
+allowed hosts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loadtests.browser_driver import BrowserOptions
+from loadtests.browser_user import BrowserProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+DATA_DELAY_S = 1.5
+HANDLER_BUSY_MS = 150
+
+STEADY_PAGE = """<!doctype html><html><head><title>steady</title></head><body>
+<h1 id="title">Overview</h1><p>Numbers for today.</p>
+<button id="refresh">Refresh</button></body></html>"""
+
+# Renders its main content only after /data answers (DATA_DELAY_S later); a banner inserted
+# above the text shifts it down; the button's handler keeps the main thread busy.
+LATE_PAGE = f"""<!doctype html><html><head><title>late</title></head><body style="margin:0">
+<div id="banner-slot"></div>
+<p id="intro">Intro text that the banner will push down the page. Intro text that moves.</p>
+<main id="content"></main>
+<button id="refresh">Refresh</button>
+<script>
+fetch("/data").then(r => r.text()).then(text => {{
+  const banner = document.createElement("div");
+  banner.style.height = "250px";
+  banner.textContent = "banner";
+  document.getElementById("banner-slot").appendChild(banner);
+  const hero = document.createElement("p");
+  hero.id = "hero";
+  hero.style.fontSize = "48px";
+  hero.textContent = text.repeat(12);
+  document.getElementById("content").appendChild(hero);
+}});
+document.getElementById("refresh").addEventListener("click", () => {{
+  const start = performance.now();
+  while (performance.now() - start < {HANDLER_BUSY_MS}) {{}}
+}});
+</script></body></html>"""
+
+
+class PageServer:
+    """A loopback HTTP server with fixed pages; counts the requests per path."""
+
+    def __init__(self, address: str, pages: dict[str, str]) -> None:
+        self.hits: dict[str, int] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                if path == "/data":
+                    time.sleep(DATA_DELAY_S)
+                    body, kind = b"Sales up twelve percent. ", "text/plain"
+                elif path in pages:
+                    body, kind = pages[path].encode(), "text/html"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((address, 0), Handler)
+        self.address = address
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.address}:{self.port}{path}"
+
+    def __enter__(self) -> PageServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def outside_server() -> Iterator[PageServer]:
+    """A server on 127.0.0.2: loopback, but not an allowed host of the browser."""
+    with PageServer("127.0.0.2", {"/pixel": "<p>pixel</p>"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def page_server(outside_server: PageServer) -> Iterator[PageServer]:
+    guarded = f"""<!doctype html><html><body><h1>Guarded</h1>
+    <img src="{outside_server.url("/pixel")}" alt="outside"><button>Go</button></body></html>"""
+    pages = {"/steady": STEADY_PAGE, "/late": LATE_PAGE, "/guarded": guarded}
+    with PageServer("127.0.0.1", pages) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[BrowserProcess]:
+    process = BrowserProcess(BrowserOptions(allowed_hosts=("127.0.0.1",)))
+    process.start()
+    yield process
+    process.close()
+
+
+def test_a_steady_page_paints_early_without_layout_shift(browser, page_server):
+    outcome = browser.visit(page_server.url("/steady"), "#refresh", timeout_s=30)
+    assert outcome.error is None, outcome.error
+    vitals = outcome.vitals
+    assert vitals.lcp_ms is not None and vitals.lcp_ms < DATA_DELAY_S * 1000
+    assert vitals.cls == 0.0
+    assert vitals.interactions == 1
+    assert vitals.inp_ms is not None and vitals.fid_ms is not None
+
+
+def test_late_content_shifts_and_a_busy_handler_show_in_lcp_cls_and_inp(browser, page_server):
+    outcome = browser.visit(page_server.url("/late"), "#refresh", timeout_s=30)
+    assert outcome.error is None, outcome.error
+    vitals = outcome.vitals
+    # The hero paragraph rendered after the slow data request is the largest paint.
+    assert vitals.lcp_element == "p#hero"
+    assert vitals.lcp_ms >= DATA_DELAY_S * 1000
+    assert vitals.layout_shifts >= 1 and vitals.cls > 0.0
+    # The interaction lasts at least as long as its handler blocked the main thread.
+    assert vitals.inp_ms >= HANDLER_BUSY_MS
+    assert vitals.fid_ms is not None and vitals.fid_ms < vitals.inp_ms
+
+
+def test_a_missing_page_or_interaction_target_is_a_failed_visit(browser, page_server):
+    missing = browser.visit(page_server.url("/nope"), "#refresh", timeout_s=10)
+    assert missing.vitals is None and "HTTP 404" in missing.error
+    no_button = browser.visit(page_server.url("/steady"), "#does-not-exist", timeout_s=3)
+    assert no_button.vitals is None and no_button.error
+    # The browser survives failed visits.
+    assert browser.visit(page_server.url("/steady"), "#refresh", timeout_s=30).error is None
+
+
+def test_the_browser_reaches_only_allowed_hosts(page_server, outside_server):
+    outside_server.hits.clear()
+    confined = BrowserProcess(BrowserOptions(allowed_hosts=("127.0.0.1",)))
+    confined.start()
+    try:
+        assert confined.visit(page_server.url("/guarded"), "button", timeout_s=30).error is None
+    finally:
+        confined.close()
+    assert outside_server.hits.get("/pixel", 0) == 0
+
+    # Control: with the second address allowed, the same page does load the image.
+    opened = BrowserProcess(BrowserOptions(allowed_hosts=("127.0.0.1", "127.0.0.2")))
+    opened.start()
+    try:
+        assert opened.visit(page_server.url("/guarded"), "button", timeout_s=30).error is None
+    finally:
+        opened.close()
+    assert outside_server.hits.get("/pixel", 0) >= 1
+
+
+def test_a_url_on_a_host_that_is_not_allowed_is_refused(browser, outside_server):
+    outcome = browser.visit(outside_server.url("/pixel"), "button", timeout_s=10)
+    assert "not an allowed host" in outcome.error
