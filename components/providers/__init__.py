@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers: thin shells over pure, importable logic modules."""
