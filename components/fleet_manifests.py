@@ -1,0 +1,389 @@
+"""Kubernetes manifests of the Locust fleet (pure: dictionaries in, dictionaries out).
+
+The fleet is one master Job, one worker Job running N pods in parallel, a Service through
+which workers reach the master, a NetworkPolicy that lets the pods talk only to the target,
+DNS and the master, and ConfigMaps carrying the suite configuration and (optionally) the
+``loadtests/`` code. Pods run as a non-root user on a read-only root filesystem, and the
+Jobs delete themselves (``ttlSecondsAfterFinished``) and cannot outlive
+``activeDeadlineSeconds``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.observability_values import (
+    FLEET_APP_LABEL,
+    FLEET_METRICS_PORT,
+    FLEET_METRICS_SERVICE,
+    METRICS_PORT_NAME,
+)
+
+__all__ = [
+    "CONFIGMAP_LIMIT_BYTES",
+    "ContainerResources",
+    "FleetSpec",
+    "code_configmap_data",
+    "fleet_labels",
+    "loadtests_code_files",
+    "master_job",
+    "master_service",
+    "metrics_service",
+    "network_policies",
+    "resource_names",
+    "resource_names_for",
+    "run_slug",
+    "worker_job",
+]
+
+CONFIGMAP_LIMIT_BYTES = 1_000_000  # etcd's 1 MiB object limit, minus room for metadata
+CODE_DIR = "/opt/odavl"
+CONFIG_DIR = "/etc/odavl"
+SUITE_CONFIG_KEY = "suite.json"
+USERS_KEY = "users.json"
+RUN_AS_USER = 1000  # the locust user of the upstream image
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    """Requests and limits of one container (Kubernetes quantities)."""
+
+    cpu_request: str = "500m"
+    memory_request: str = "256Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "512Mi"
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """Everything the manifests depend on; see ``LoadGeneratorFleetArgs`` for field meanings."""
+
+    namespace: str
+    run_id: str
+    workers: int
+    image: str
+    target_url: str
+    target_cidrs: tuple[str, ...]
+    target_ports: tuple[int, ...]
+    target_namespace: str | None = None
+    monitoring_namespace: str | None = None
+    code_from_configmap: bool = True
+    users_secret: str | None = None
+    locustfile: str = "loadtests/locustfile.py"
+    master_port: int = 5557
+    metrics_port: int = FLEET_METRICS_PORT
+    active_deadline_seconds: int = 3600
+    ttl_seconds_after_finished: int = 600
+    master_resources: ContainerResources = field(default_factory=ContainerResources)
+    worker_resources: ContainerResources = field(default_factory=ContainerResources)
+    extra_args: tuple[str, ...] = ()
+
+
+def run_slug(text: str, limit: int = 40) -> str:
+    """``text`` as a DNS-1123 label fragment of at most ``limit`` characters."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "run"
+
+
+def resource_names(spec: FleetSpec) -> dict[str, str]:
+    """DNS-1123 names of the fleet's objects for this run (at most 63 characters)."""
+    return resource_names_for(spec.run_id)
+
+
+def resource_names_for(run_id: str) -> dict[str, str]:
+    """``resource_names`` from the run id alone."""
+    run = run_slug(run_id, 40)
+    return {
+        "master": f"locust-master-{run}",
+        "worker": f"locust-worker-{run}",
+        "code": f"locust-code-{run}",
+        "config": f"locust-config-{run}",
+        "egress": f"locust-egress-{run}",
+        "ingress": f"locust-ingress-{run}",
+        "users": f"locust-users-{run}",
+        "service_account": "locust-fleet",
+    }
+
+
+def fleet_labels(spec: FleetSpec, component: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": FLEET_APP_LABEL,
+        "app.kubernetes.io/instance": run_slug(spec.run_id, 63),
+        "app.kubernetes.io/part-of": "odavl-perf",
+    }
+    if component:
+        labels["app.kubernetes.io/component"] = component
+    return labels
+
+
+def loadtests_code_files(root: Path) -> dict[str, str]:
+    """The suite's files (``loadtests/**/*.py``, schemas, scripts) keyed by relative path."""
+    files = {}
+    for path in sorted((root / "loadtests").rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json", ".js") and "__pycache__" not in path.parts:
+            files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+def code_configmap_data(files: Mapping[str, str]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """ConfigMap ``data`` (flat keys) and the volume ``items`` mapping keys back to paths.
+
+    Raises ValueError when the code does not fit in one ConfigMap.
+    """
+    data = {path.replace("/", "__"): content for path, content in files.items()}
+    size = sum(len(key) + len(value.encode()) for key, value in data.items())
+    if size > CONFIGMAP_LIMIT_BYTES:
+        raise ValueError(
+            f"loadtests code is {size} bytes, more than a ConfigMap holds ({CONFIGMAP_LIMIT_BYTES}); "
+            "set code_from_configmap=False and bake the code into the pinned image"
+        )
+    items = [{"key": key, "path": path} for key, path in zip(data, files, strict=True)]
+    return data, items
+
+
+def _container(spec: FleetSpec, component: str, args: list[str]) -> dict[str, Any]:
+    env = [
+        {"name": "PYTHONPATH", "value": CODE_DIR},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "ODAVL_LOADTEST_CONFIG", "value": f"{CONFIG_DIR}/{SUITE_CONFIG_KEY}"},
+        {"name": "ODAVL_LOADTEST_WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ]
+    if spec.users_secret:
+        env.append(
+            {
+                "name": "ODAVL_LOADTEST_USERS",
+                "valueFrom": {"secretKeyRef": {"name": spec.users_secret, "key": USERS_KEY}},
+            }
+        )
+    ports = [{"name": METRICS_PORT_NAME, "containerPort": spec.metrics_port, "protocol": "TCP"}]
+    if component == "master":
+        ports.append({"name": "master", "containerPort": spec.master_port, "protocol": "TCP"})
+    mounts = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+    ]
+    if spec.code_from_configmap:
+        mounts.append({"name": "code", "mountPath": CODE_DIR, "readOnly": True})
+    resources = spec.master_resources if component == "master" else spec.worker_resources
+    return {
+        "name": "locust",
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["locust"],
+        "args": args,
+        "workingDir": CODE_DIR,
+        "env": env,
+        "ports": ports,
+        "resources": resources.as_dict(),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+
+
+def _pod_template(
+    spec: FleetSpec, component: str, args: list[str], code_items: list[dict[str, str]]
+) -> dict[str, Any]:
+    names = resource_names(spec)
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {"name": "config", "configMap": {"name": names["config"]}},
+    ]
+    if spec.code_from_configmap:
+        volumes.append({"name": "code", "configMap": {"name": names["code"], "items": code_items}})
+    return {
+        "metadata": {"labels": fleet_labels(spec, component)},
+        "spec": {
+            "restartPolicy": "Never",
+            "serviceAccountName": names["service_account"],
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
+                "fsGroup": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [_container(spec, component, args)],
+            "volumes": volumes,
+        },
+    }
+
+
+def _job(spec: FleetSpec, component: str, parallel: int, args: list[str], items: list[dict]) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": resource_names(spec)[component],
+            "namespace": spec.namespace,
+            "labels": fleet_labels(spec, component),
+        },
+        "spec": {
+            "parallelism": parallel,
+            "completions": parallel,
+            # A lost load generator is reported by the master, not silently replaced mid-run.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": _pod_template(spec, component, args, items),
+        },
+    }
+
+
+def master_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The Locust master: waits for every worker, drives the shape, writes the results."""
+    args = [
+        "-f",
+        f"{CODE_DIR}/{spec.locustfile}",
+        "--master",
+        "--headless",
+        "--master-bind-port",
+        str(spec.master_port),
+        "--expect-workers",
+        str(spec.workers),
+        "--expect-workers-max-wait",
+        "300",
+        "--host",
+        spec.target_url,
+        *spec.extra_args,
+    ]
+    return _job(spec, "master", 1, args, code_items or [])
+
+
+def worker_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """N workers in parallel, each connecting to the master Service."""
+    args = [
+        "-f",
+        f"{CODE_DIR}/{spec.locustfile}",
+        "--worker",
+        "--master-host",
+        resource_names(spec)["master"],
+        "--master-port",
+        str(spec.master_port),
+        *spec.extra_args,
+    ]
+    return _job(spec, "worker", spec.workers, args, code_items or [])
+
+
+def master_service(spec: FleetSpec) -> dict[str, Any]:
+    """ClusterIP Service in front of the master's control port and its metrics port."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": resource_names(spec)["master"],
+            "namespace": spec.namespace,
+            "labels": fleet_labels(spec, "master"),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": fleet_labels(spec, "master"),
+            "ports": [
+                {
+                    "name": "master",
+                    "port": spec.master_port,
+                    "targetPort": spec.master_port,
+                    "protocol": "TCP",
+                },
+                {
+                    "name": METRICS_PORT_NAME,
+                    "port": spec.metrics_port,
+                    "targetPort": spec.metrics_port,
+                    "protocol": "TCP",
+                },
+            ],
+        },
+    }
+
+
+def metrics_service(spec: FleetSpec) -> dict[str, Any]:
+    """Headless Service over every fleet pod's exporter: Prometheus resolves one A record per
+    pod (``dns_sd_configs``), including pods not yet ready, so a run is scraped from its start."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": FLEET_METRICS_SERVICE,
+            "namespace": spec.namespace,
+            "labels": {"app.kubernetes.io/name": FLEET_APP_LABEL, "app.kubernetes.io/part-of": "odavl-perf"},
+        },
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {"app.kubernetes.io/name": FLEET_APP_LABEL},
+            "ports": [
+                {
+                    "name": METRICS_PORT_NAME,
+                    "port": spec.metrics_port,
+                    "targetPort": spec.metrics_port,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def _namespace_peer(namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def network_policies(spec: FleetSpec) -> list[dict[str, Any]]:
+    """Egress only to the target, cluster DNS and the master; ingress only from the fleet
+    (master port) and from the monitoring namespace (metrics port)."""
+    names = resource_names(spec)
+    fleet = {"matchLabels": fleet_labels(spec)}
+    target_peers: list[dict[str, Any]] = [{"ipBlock": {"cidr": cidr}} for cidr in spec.target_cidrs]
+    if spec.target_namespace:
+        target_peers.append(_namespace_peer(spec.target_namespace))
+    egress = [
+        {
+            "to": [
+                {
+                    **_namespace_peer("kube-system"),
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        {
+            "to": [{"podSelector": {"matchLabels": fleet_labels(spec, "master")}}],
+            "ports": [{"protocol": "TCP", "port": spec.master_port}],
+        },
+        {"to": target_peers, "ports": [{"protocol": "TCP", "port": port} for port in spec.target_ports]},
+    ]
+    ingress: list[dict[str, Any]] = [
+        {"from": [{"podSelector": fleet}], "ports": [{"protocol": "TCP", "port": spec.master_port}]}
+    ]
+    if spec.monitoring_namespace:
+        ingress.append(
+            {
+                "from": [_namespace_peer(spec.monitoring_namespace)],
+                "ports": [{"protocol": "TCP", "port": spec.metrics_port}],
+            }
+        )
+
+    def policy(name: str, kind: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": names[name], "namespace": spec.namespace, "labels": fleet_labels(spec)},
+            "spec": {"podSelector": fleet, "policyTypes": [kind], kind.lower(): rules},
+        }
+
+    return [policy("egress", "Egress", egress), policy("ingress", "Ingress", ingress)]
