@@ -5,7 +5,8 @@ inside Locust's gevent-patched workers; this process imports neither gevent nor 
 to its Locust user (loadtests/browser_user.py) over stdin/stdout, one JSON object per line:
 
     -> {"op": "visit", "url": "...", "interaction_selector": "...", "timeout_s": 30}
-    <- {"ok": true, "url": "...", "status": 200, "elapsed_ms": 812.4, "vitals": {...}}
+    <- {"ok": true, "url": "...", "status": 200, "elapsed_ms": 812.4, "settled": true,
+        "headers": {"x-db-query-duration": "3.1"}, "vitals": {...}}
     <- {"ok": false, "url": "...", "error": "..."}              a failed visit; the process lives on
     -> {"op": "close"}                                           (or end of input) closes the browser
 
@@ -67,6 +68,9 @@ CHROMIUM_ARGS = (
 # discard service, closed on loopback): they fail inside the browser and leave the machine never.
 BLOCKING_PROXY = "http://127.0.0.1:9"
 DEFAULT_INTERACTION_SELECTOR = "button"
+# Response headers of the page's document handed back with the visit (lower-case, as HTTP/2 and
+# Playwright spell them): the target's own timing of its database work.
+REPORTED_HEADERS = ("x-db-query-duration", "x-db-query-name")
 DEFAULT_VIEWPORT = (1280, 800)
 # The page counts as rendered once it has had no network traffic for 500 ms (Playwright's
 # networkidle) and has shown no change (DOM mutation, LCP candidate, layout shift) for QUIET_MS.
@@ -239,6 +243,8 @@ class VitalsBrowser:
             status = response.status if response is not None else 0
             if response is None or not response.ok:
                 raise DriverError(f"{request.url} answered HTTP {status}")
+            headers = response.all_headers()
+            reported_headers = {name: headers[name] for name in REPORTED_HEADERS if name in headers}
             settled = self._wait_until_rendered(page, request, TimeoutError)
             page.locator(request.interaction_selector).first.click()
             page.wait_for_function("() => window.__odavlVitals.interactionCount() > 0")
@@ -256,6 +262,7 @@ class VitalsBrowser:
             "status": status,
             "elapsed_ms": round(elapsed_ms, 3),
             "settled": settled,
+            "headers": reported_headers,
             "vitals": asdict(vitals),
         }
 
