@@ -36,10 +36,12 @@ from loadtests.analysis_queries import reference_app_query_source
 from loadtests.analysis_recommend import Recommendation, recommend
 from loadtests.analysis_text import export_text, render, report_path
 from loadtests.index_suggestions import (
+    ExistingIndex,
     IndexSuggestion,
     NamedQuery,
     QuerySource,
     StatementsUnavailable,
+    migration_indexes,
     pg_stat_statements_queries,
     suggest_indexes,
 )
@@ -57,6 +59,7 @@ __all__ = [
 # Endpoints in these categories are "slow": their queries are the candidates for indexes.
 _SLOW_CATEGORIES = ("slow_database", "high_p95", "high_p99")
 STACK_THRESHOLDS_KEY = "odavl-perf:sloThresholds"
+MIGRATION_FILE = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "add-performance-indexes.sql"
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -118,7 +121,7 @@ def analyze(
     thresholds: Sequence[slo.Threshold] | None = None,
     query_source: QuerySource | None = None,
     statements: Iterable[NamedQuery] = (),
-    existing_indexes: Mapping[str, str] | None = None,
+    existing_indexes: Sequence[ExistingIndex] = (),
     notes: Iterable[str] = (),
     baseline: Mapping[str, Any] | None = None,
 ) -> Analysis:
@@ -127,7 +130,8 @@ def analyze(
 
     `baseline` is an earlier run's results document, for baseline-relative thresholds.
     `query_source` maps an endpoint name to the SQL it runs; `statements` are extra slow
-    statements (from pg_stat_statements). Both feed the index suggestions.
+    statements (from pg_stat_statements). Both feed the index suggestions, which are checked
+    against `existing_indexes` (the migration's).
     """
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
     limits = limits_of(thresholds)
@@ -237,6 +241,14 @@ def _statements(dsn_env: str | None, limits: Sequence[Limit], notes: list[str]) 
     return statements
 
 
+def project_migration_indexes() -> list[ExistingIndex]:
+    """The indexes of the project's performance-index migration, if the file is present."""
+    try:
+        return migration_indexes(MIGRATION_FILE.read_text(encoding="utf-8"))
+    except OSError:
+        return []
+
+
 def thresholds_from_args(args: argparse.Namespace) -> tuple[slo.Threshold, ...]:
     """`--threshold` lines, else `--stack-file`'s thresholds, else the catalog's defaults."""
     if getattr(args, "threshold", None):
@@ -253,7 +265,9 @@ def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int
         thresholds = thresholds_from_args(args)
         notes: list[str] = []
         statements = _statements(args.dsn_env, limits_of(thresholds), notes)
-        analysis = analyze(results, thresholds, reference_app_query_source(), statements, notes=notes)
+        analysis = analyze(
+            results, thresholds, reference_app_query_source(), statements, project_migration_indexes(), notes
+        )
     except AnalysisError as error:
         console.print(f"[bold red]error:[/] {error}")
         return EXIT_USAGE

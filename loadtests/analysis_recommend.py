@@ -113,6 +113,11 @@ def recommend(
                     "Set a pool acquire timeout shorter than the HTTP timeout so requests fail fast",
                 ),
                 tuple(
+                    item.evidence
+                    for item in errors
+                    if item.endpoint in {e["endpoint"] for e in connection_errors}
+                )
+                + tuple(
                     f"{entry['endpoint']}: {entry['count']} x {entry['error']}" for entry in connection_errors
                 ),
             )

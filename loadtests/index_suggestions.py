@@ -19,8 +19,8 @@ Suggested statements use CREATE INDEX CONCURRENTLY IF NOT EXISTS, as the migrati
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pglast
@@ -29,10 +29,12 @@ from pglast.enums.parsenodes import A_Expr_Kind, SortByDir
 from pglast.enums.primnodes import BoolExprType, NullTestType
 
 __all__ = [
+    "ExistingIndex",
     "IndexSuggestion",
     "NamedQuery",
     "QuerySource",
     "StatementsUnavailable",
+    "migration_indexes",
     "pg_stat_statements_queries",
     "suggest_indexes",
     "suggestions_for_sql",
@@ -291,14 +293,53 @@ def suggestions_for_sql(sql: str, query_name: str = "query") -> list[IndexSugges
     return suggestions
 
 
-def suggest_indexes(
-    queries: Iterable[NamedQuery], existing: Mapping[str, str] | None = None
-) -> list[IndexSuggestion]:
-    """Merged suggestions for `queries`, each listing every query it serves.
+@dataclass(frozen=True)
+class ExistingIndex:
+    """An index another part of the project already creates (the performance-index migration)."""
 
-    `existing` maps an index definition key (see `definition_key`) to the name of an index the
-    migrations already create; a suggestion that matches is marked `covered_by` it.
-    """
+    name: str
+    table: str
+    method: str
+    columns: tuple[str, ...]  # column names, no direction
+
+    def covers(self, suggestion: IndexSuggestion) -> bool:
+        """Same table and method, same leading column, and the suggestion's last key column too:
+        the same access path (filter, then sort), even when the column lists differ in detail."""
+        wanted = [column.split()[0] for column in suggestion.columns]
+        return (
+            self.table == suggestion.table
+            and self.method == suggestion.method
+            and bool(self.columns)
+            and self.columns[0] == wanted[0]
+            and wanted[-1] in self.columns
+        )
+
+
+def migration_indexes(sql_text: str) -> list[ExistingIndex]:
+    """The plain-column indexes a migration file creates (expression keys are left out)."""
+    try:
+        statements = pglast.parse_sql(sql_text)
+    except pglast.parser.ParseError:
+        return []
+    found = []
+    for raw in statements:
+        statement = raw.stmt
+        if not isinstance(statement, ast.IndexStmt) or not statement.idxname:
+            continue
+        columns = tuple(param.name for param in statement.indexParams or () if getattr(param, "name", None))
+        found.append(
+            ExistingIndex(
+                statement.idxname, statement.relation.relname, statement.accessMethod or "btree", columns
+            )
+        )
+    return found
+
+
+def suggest_indexes(
+    queries: Iterable[NamedQuery], existing: Sequence[ExistingIndex] = ()
+) -> list[IndexSuggestion]:
+    """Merged suggestions for `queries`, each listing every query it serves; a suggestion an
+    `existing` index already serves is marked `covered_by` that index."""
     merged: dict[IndexSuggestion, IndexSuggestion] = {}
     for query in queries:
         for suggestion in suggestions_for_sql(query.sql, query.name):
@@ -306,36 +347,12 @@ def suggest_indexes(
             if known is None:
                 merged[suggestion] = suggestion
             elif query.name not in known.queries:
-                merged[suggestion] = IndexSuggestion(
-                    known.table,
-                    known.columns,
-                    known.method,
-                    known.where,
-                    (*known.queries, query.name),
-                    known.reason,
-                    known.covered_by,
-                )
+                merged[suggestion] = replace(known, queries=(*known.queries, query.name))
     result = []
     for suggestion in merged.values():
-        covered = (existing or {}).get(definition_key(suggestion))
-        if covered:
-            suggestion = IndexSuggestion(
-                suggestion.table,
-                suggestion.columns,
-                suggestion.method,
-                suggestion.where,
-                suggestion.queries,
-                suggestion.reason,
-                covered,
-            )
-        result.append(suggestion)
+        cover = next((index for index in existing if index.covers(suggestion)), None)
+        result.append(replace(suggestion, covered_by=cover.name) if cover else suggestion)
     return sorted(result, key=lambda item: (item.table, item.name))
-
-
-def definition_key(suggestion: IndexSuggestion) -> str:
-    """A comparable key for an index shape: table, method and leading columns."""
-    columns = ",".join(column.lower() for column in suggestion.columns)
-    return f"{suggestion.table.lower()}|{suggestion.method}|{columns}"
 
 
 class StatementsUnavailable(Exception):

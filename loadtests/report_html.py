@@ -396,13 +396,24 @@ def add_parser(subparsers: Any) -> None:
 def run_report(args: argparse.Namespace) -> int:
     import sys
 
-    from loadtests.analysis import analyze, reference_app_query_source, thresholds_from_args
+    from loadtests.analysis import (
+        analyze,
+        project_migration_indexes,
+        reference_app_query_source,
+        thresholds_from_args,
+    )
 
     try:
         results = load_results(args.results)
         baseline = load_results(args.baseline) if args.baseline else None
         thresholds = thresholds_from_args(args)
-        analysis = analyze(results, thresholds, reference_app_query_source(), baseline=baseline)
+        analysis = analyze(
+            results,
+            thresholds,
+            reference_app_query_source(),
+            existing_indexes=project_migration_indexes(),
+            baseline=baseline,
+        )
         html = render_report(results, thresholds, baseline, analysis)
     except AnalysisError as error:
         print(f"error: {error}", file=sys.stderr)

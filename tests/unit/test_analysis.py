@@ -1,0 +1,262 @@
+"""loadtests/analysis.py (with analysis_model, analysis_bottlenecks, analysis_recommend, analysis_text)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from loadtests.analysis import analyze, main, thresholds_from_stack
+from loadtests.analysis_model import (
+    ResultsFileError,
+    ThresholdError,
+    load_results,
+    parse_thresholds,
+)
+from loadtests.analysis_queries import endpoint_query_source, path_words
+from loadtests.analysis_recommend import is_static_endpoint
+from loadtests.results import validate_document
+from loadtests.slo_catalog import threshold_lines
+from reference_app.queries import ALL_QUERIES
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
+
+# fixture -> (expected bottlenecks, expected recommendation keys)
+EXPECTED: dict[str, tuple[set[tuple[str, str]], set[str]]] = {
+    "pass": (set(), set()),
+    "fail_high_p95": (
+        {("high_p95", "GET /api/autopilot/runs")},
+        {"api.read-path", "monitoring.latency-alerts"},
+    ),
+    "fail_high_p99": (
+        {("high_p99", "GET /api/guardian/tests")},
+        {"api.tail-latency", "monitoring.latency-alerts"},
+    ),
+    "fail_high_error_rate": (
+        {("high_error_rate", "POST /api/auth/login")},
+        {"api.errors", "database.connection-pool", "monitoring.error-alerts"},
+    ),
+    "fail_slow_database": (
+        {("slow_database", "GET /api/insight/issues")},
+        {"database.query-plans", "monitoring.slow-queries"},
+    ),
+    "fail_slow_ttfb": (
+        {("slow_ttfb", "GET /static/app.js")},
+        {"cdn.static-assets", "monitoring.latency-alerts"},
+    ),
+}
+
+
+def fixture(name: str) -> dict:
+    return load_results(FIXTURES / f"{name}.json")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_is_a_valid_results_document(name):
+    validate_document(fixture(name))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_reports_exactly_the_expected_bottlenecks_and_recommendations(name):
+    expected_bottlenecks, expected_recommendations = EXPECTED[name]
+    analysis = analyze(fixture(name))
+    assert {(item.category, item.endpoint) for item in analysis.bottlenecks} == expected_bottlenecks
+    assert {item.key for item in analysis.recommendations} == expected_recommendations
+
+
+@pytest.mark.parametrize("name", sorted(name for name in EXPECTED if name != "pass"))
+def test_every_recommendation_cites_the_measurement_that_triggered_it(name):
+    analysis = analyze(fixture(name))
+    (bottleneck,) = analysis.bottlenecks
+    for recommendation in analysis.recommendations:
+        assert recommendation.area in ("database", "api", "cdn", "monitoring")
+        assert any(
+            bottleneck.endpoint in line and bottleneck.metric in line for line in recommendation.evidence
+        )
+
+
+def test_bottleneck_carries_value_and_configured_limit():
+    (item,) = analyze(fixture("fail_slow_database")).bottlenecks
+    assert item.value == 185.0
+    assert item.limit.bound == 100.0
+    assert item.requests == 3000
+    assert "185.0 ms" in item.evidence and "< 100 ms" in item.evidence
+
+
+def test_configured_thresholds_move_the_bottleneck_limits():
+    thresholds = parse_thresholds(["http_req_duration: p(95)<200"])
+    found = {(item.category, item.endpoint) for item in analyze(fixture("pass"), thresholds).bottlenecks}
+    # every API endpoint of the passing run has a P95 between 200 and 300 ms; static assets do not
+    assert ("high_p95", "GET /api/insight/issues") in found
+    assert ("high_p95", "GET /static/app.js") not in found
+    assert {category for category, _ in found} == {"high_p95"}
+
+
+def test_endpoint_threshold_applies_to_that_endpoint_only():
+    thresholds = parse_thresholds(
+        [*threshold_lines(), "http_req_duration{endpoint:GET /api/insight/issues}: p(95)<200"]
+    )
+    found = {(item.category, item.endpoint) for item in analyze(fixture("pass"), thresholds).bottlenecks}
+    assert found == {("high_p95", "GET /api/insight/issues")}
+
+
+def test_rows_are_coloured_by_the_slo_evaluation():
+    rows = {(row.section, row.label): row for row in analyze(fixture("fail_slow_database")).rows}
+    assert rows[("Database", "Query P99")].status == "fail"
+    assert rows[("Database", "Query P95")].status == "pass"
+    assert rows[("Response time", "Max")].status == "info"
+    assert rows[("Errors", "Success rate")].value == pytest.approx(1 - 13 / 12900)
+    passing = analyze(fixture("pass"))
+    assert {row.status for row in passing.rows} <= {"pass", "info", "no-data"}
+    assert passing.verdict == "pass"
+
+
+def test_warning_band_shows_as_warn():
+    thresholds = parse_thresholds(["http_req_duration: p(95)<500 warn 200"])
+    rows = {(row.section, row.label): row for row in analyze(fixture("pass"), thresholds).rows}
+    assert rows[("Response time", "P95")].status == "warn"
+
+
+def test_run_wide_lcp_over_its_slo_recommends_cdn_page_work():
+    results = fixture("pass")
+    results["metrics"]["web_vitals_lcp"]["p95"] = 3400.0
+    analysis = analyze(results)
+    assert [item.key for item in analysis.recommendations] == ["cdn.page-rendering"]
+    assert "3,400 ms" in analysis.recommendations[0].evidence[0]
+
+
+def test_results_without_endpoints_are_judged_as_a_whole():
+    results = fixture("fail_slow_database")
+    results["endpoints"] = {}
+    results["metrics"]["db_query_duration"]["p95"] = 130.0
+    found = {(item.category, item.endpoint) for item in analyze(results).bottlenecks}
+    assert found == {("slow_database", "(all endpoints)")}
+
+
+def test_slow_database_endpoint_gets_index_suggestions_from_its_queries():
+    source = endpoint_query_source(ALL_QUERIES)
+    analysis = analyze(fixture("fail_slow_database"), query_source=source)
+    names = {index.name for index in analysis.indexes}
+    assert "idx_insight_issues_org_id_created_at" in names
+    assert "idx_insight_issues_file_path_trgm" in names
+    assert all(index.table == "insight_issues" for index in analysis.indexes)
+    (plans,) = [item for item in analysis.recommendations if item.key == "database.query-plans"]
+    assert any("idx_insight_issues_org_id_created_at" in action for action in plans.actions)
+
+
+def test_passing_run_suggests_no_indexes():
+    assert analyze(fixture("pass"), query_source=endpoint_query_source(ALL_QUERIES)).indexes == []
+
+
+def test_path_words_and_query_matching():
+    assert path_words("GET /api/insight/issues/{id}") == ["insight", "issue"]
+    source = endpoint_query_source(ALL_QUERIES)
+    names = {query.name for query in source("GET /api/autopilot/runs")}
+    assert names and all(name.startswith("AUTOPILOT_RUN") for name in names)
+    explicit = endpoint_query_source(ALL_QUERIES, {"GET /x": ["HEALTH_CHECK", "NOT_A_QUERY"]})
+    assert [query.name for query in explicit("GET /x")] == ["HEALTH_CHECK"]
+
+
+def test_static_endpoint_detection():
+    assert is_static_endpoint("GET /static/app.js")
+    assert is_static_endpoint("GET /assets/logo.svg?v=3")
+    assert not is_static_endpoint("GET /api/insight/issues")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("{not json", "is not JSON (line 1"),
+        ("[1, 2]", "holds a JSON list"),
+        ('{"schema_version": "1.0"}', "lacks run_id, metrics, endpoints"),
+        ('{"schema_version": "2.0", "run_id": "r", "metrics": {}, "endpoints": {}}', 'expected "1.x"'),
+    ],
+)
+def test_bad_results_files_are_named_with_the_problem(tmp_path, content, message):
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ResultsFileError, match=re.escape(message)):
+        load_results(path)
+
+
+def test_unreadable_threshold_line_names_line_and_form():
+    with pytest.raises(ThresholdError) as caught:
+        parse_thresholds(["http_req_duration: p(95)<500", "latency p95 under 500"], "--threshold")
+    assert "--threshold line 2" in str(caught.value)
+
+
+def test_thresholds_from_stack_file(tmp_path):
+    stack = tmp_path / "Pulumi.test.yaml"
+    stack.write_text(
+        "config:\n  odavl-perf:sloThresholds:\n"
+        "    - 'http_req_duration: p(95)<300'\n    - 'checks: rate>0.9'\n"
+    )
+    thresholds = thresholds_from_stack(stack)
+    assert [t.key for t in thresholds] == ["http_req_duration: p(95)<300", "checks: rate>0.9"]
+    stack.write_text("config: {}\n")
+    with pytest.raises(Exception, match="has no odavl-perf:sloThresholds"):
+        thresholds_from_stack(stack)
+
+
+def test_cli_writes_a_timestamped_text_report_and_json(tmp_path, capsys):
+    out = tmp_path / "analysis"
+    code = main(
+        [
+            "analyze",
+            str(FIXTURES / "fail_high_error_rate.json"),
+            "--output-dir",
+            str(out),
+            "--json",
+            str(tmp_path / "analysis.json"),
+        ]
+    )
+    assert code == 0
+    (report,) = out.iterdir()
+    assert re.fullmatch(r"analysis-analysis-fail-high-error-rate-\d{8}T\d{6}Z\.txt", report.name)
+    text = report.read_text()
+    assert "High error rate" in text and "POST /api/auth/login" in text
+    assert "\x1b[" not in text  # plain text, no colour codes
+    exported = json.loads((tmp_path / "analysis.json").read_text())
+    assert [item["category"] for item in exported["bottlenecks"]] == ["high_error_rate"]
+    assert exported["verdict"] == "fail"
+
+
+def test_cli_reports_a_missing_file_without_a_traceback(tmp_path, capsys):
+    code = main(["analyze", str(tmp_path / "missing.json"), "--no-export"])
+    output = " ".join(capsys.readouterr().out.split())
+    assert code == 2
+    assert "does not exist" in output and "Traceback" not in output
+
+
+def test_cli_threshold_option_overrides_defaults(tmp_path):
+    out = tmp_path / "analysis.json"
+    code = main(
+        [
+            *("analyze", str(FIXTURES / "pass.json"), "--no-export", "--json", str(out)),
+            *("--threshold", "http_req_duration: p(95)<100"),
+        ]
+    )
+    assert code == 0
+    exported = json.loads(out.read_text())
+    # the six API endpoints break 100 ms; the static asset (P95 30 ms) does not
+    assert len(exported["bottlenecks"]) == 6
+    assert {item["limit"] for item in exported["bottlenecks"]} == {"http_req_duration: p(95)<100"}
+
+
+def test_cli_dsn_env_must_be_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ODAVL_TEST_DSN", raising=False)
+    code = main(["analyze", str(FIXTURES / "pass.json"), "--no-export", "--dsn-env", "ODAVL_TEST_DSN"])
+    assert code == 2
+    assert "ODAVL_TEST_DSN" in capsys.readouterr().out
+
+
+def test_analysis_does_not_modify_the_results_document():
+    results = fixture("fail_slow_ttfb")
+    before = copy.deepcopy(results)
+    analyze(results)
+    assert results == before

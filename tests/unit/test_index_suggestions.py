@@ -1,0 +1,119 @@
+"""loadtests/index_suggestions.py: indexes derived from SQL with PostgreSQL's own parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.index_suggestions import (
+    ExistingIndex,
+    NamedQuery,
+    migration_indexes,
+    suggest_indexes,
+    suggestions_for_sql,
+)
+from reference_app.queries import ALL_QUERIES
+
+MIGRATION = Path(__file__).parents[2] / "sql" / "migrations" / "add-performance-indexes.sql"
+
+
+def sqls(sql: str) -> list[str]:
+    return [suggestion.sql for suggestion in suggestions_for_sql(sql)]
+
+
+def test_equality_then_sort_with_partial_predicate():
+    assert sqls(
+        "SELECT id FROM insight_issues WHERE org_id = %(org)s AND deleted_at IS NULL "
+        "ORDER BY created_at DESC LIMIT 50"
+    ) == [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_insight_issues_org_id_created_at "
+        "ON insight_issues (org_id, created_at DESC) WHERE deleted_at IS NULL;"
+    ]
+
+
+def test_range_column_follows_equality_when_nothing_is_sorted():
+    (suggestion,) = suggestions_for_sql(
+        "SELECT count(*) FROM events WHERE org_id = $1 AND ts >= $2 AND ts < $3"
+    )
+    assert suggestion.columns == ("org_id", "ts")
+    assert "range on ts" in suggestion.reason
+
+
+def test_substring_search_gets_a_trigram_gin_index_and_prefix_search_a_btree():
+    gin = suggestions_for_sql("SELECT id FROM files WHERE path ILIKE '%report%'")
+    assert [(s.method, s.sql) for s in gin] == [
+        (
+            "gin",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_files_path_trgm "
+            "ON files USING gin (path gin_trgm_ops);",
+        )
+    ]
+    prefix = suggestions_for_sql("SELECT id FROM files WHERE path LIKE 'src/%'")
+    assert [(s.method, s.columns) for s in prefix] == [("btree", ("path",))]
+
+
+def test_primary_key_lookup_needs_no_index():
+    assert sqls("SELECT * FROM runs WHERE id = $1 AND org_id = $2") == []
+
+
+def test_join_key_on_the_joined_table():
+    found = {s.columns: s.table for s in suggestions_for_sql(
+        "SELECT r.id FROM projects p JOIN runs r ON r.project_id = p.id WHERE p.org_id = $1"
+    )}  # fmt: skip
+    assert found == {("org_id",): "projects", ("project_id",): "runs"}
+
+
+def test_or_predicates_and_writes_without_filters_suggest_nothing():
+    assert sqls("SELECT id FROM t WHERE a = 1 OR b = 2") == []
+    assert sqls("INSERT INTO t (a) VALUES (1)") == []
+    assert sqls("this is not sql") == []
+
+
+def test_update_and_delete_filters_are_indexed():
+    assert [
+        s.columns for s in suggestions_for_sql("UPDATE sessions SET revoked_at = now() WHERE user_id = $1")
+    ] == [("user_id",)]
+
+
+def test_psycopg_placeholders_are_understood():
+    (suggestion,) = suggestions_for_sql("SELECT * FROM t WHERE a = %(a)s AND b = %s ORDER BY c")
+    assert suggestion.columns == ("a", "b", "c")
+
+
+def test_suggestions_merge_across_queries():
+    merged = suggest_indexes(
+        [
+            NamedQuery("first", "SELECT * FROM t WHERE a = $1 ORDER BY c DESC"),
+            NamedQuery("second", "SELECT id FROM t WHERE a = $2 ORDER BY c DESC LIMIT 5"),
+        ]
+    )
+    assert [(s.name, s.queries) for s in merged] == [("idx_t_a_c", ("first", "second"))]
+
+
+def test_existing_index_with_the_same_access_path_covers_a_suggestion():
+    existing = [ExistingIndex("idx_t_a_created", "t", "btree", ("a", "c"))]
+    (covered,) = suggest_indexes(
+        [NamedQuery("q", "SELECT * FROM t WHERE a = $1 AND b = $2 ORDER BY c")], existing
+    )
+    assert covered.covered_by == "idx_t_a_created"
+    (fresh,) = suggest_indexes([NamedQuery("q", "SELECT * FROM t WHERE b = $1 ORDER BY c")], existing)
+    assert fresh.covered_by is None
+
+
+@pytest.mark.parametrize("name", sorted(ALL_QUERIES))
+def test_every_reference_query_parses(name):
+    # every statement of the reference app goes through the parser without error
+    suggestions_for_sql(ALL_QUERIES[name], name)
+
+
+def test_the_migration_covers_the_reference_apps_list_queries():
+    existing = migration_indexes(MIGRATION.read_text())
+    assert len(existing) >= 30
+    suggestions = suggest_indexes([NamedQuery(n, q) for n, q in ALL_QUERIES.items()], existing)
+    covered = {s.covered_by for s in suggestions if s.covered_by}
+    assert {
+        "idx_insight_issues_org_created",
+        "idx_insight_issues_file_path",
+        "idx_autopilot_runs_project_status",
+    } <= covered
