@@ -1,0 +1,230 @@
+"""LoadTestRun: one staged load test against the target, judged by the SLO gate.
+
+Wraps the dynamic resource of `components/providers/loadtest_run.py`, whose module docstring
+says when a new run happens (run id, target, profile, stages or thresholds changed; `pulumi
+preview` shows the run as `replace` naming those inputs). Outputs: the verdict
+("pass"|"warn"|"fail"|"no-data"), the gate's exit code (0 / 99, see loadtests/exit_codes.py),
+each threshold's value and state, a summary of the run, the baseline run id and the report
+locations (local path; S3 URIs when configured).
+
+Test users and the database DSN go in as secret inputs; they reach the runner only and never
+the outputs.
+
+Enforcing the gate (`slo.enforce`): `enforce_slo_gate(run)`, called once from `__main__.py`
+after the exports, registers a final step with `pulumi.run`. The Python SDK runs that step
+after the program's top level, then registers the stack outputs (in a `finally`) and waits
+until the engine has acknowledged them before it reports the step's error. So a failing
+verdict ends `pulumi up` with a non-zero exit code and a one-line message (a `pulumi.RunError`,
+no traceback), while `pulumi stack output` shows this run's verdict, thresholds and report
+path, and the report files are already written. In a preview the verdict is unknown and the
+step does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.providers.loadtest_run import LoadTestRunResource
+
+__all__ = ["LoadTestRun", "LoadTestRunArgs", "SloGateFailed", "enforce_slo_gate", "gate_failure"]
+
+PASSING_VERDICTS = ("pass", "warn")
+
+
+@dataclass
+class LoadTestRunArgs:
+    """Inputs of one load-test run (durations in seconds, shares 0.0-1.0).
+
+    Attributes:
+        run_id: changing it forces a new run (`odavl-perf:loadRunId`).
+        stack, environment: the stack's name and environment ("local"|"staging"|"production").
+        target: base URL under test; its host must be in `allowed_hosts`.
+        profile, max_users, time_scale, stages: the load profile (stages override the profile's).
+        workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
+        thresholds: SLO threshold lines (loadtests/slo.py syntax); baseline: "previous"|"none"|run id.
+        enforce: a failing verdict fails `pulumi up` (outputs and report stay readable).
+        reports_dir: local results directory (runs kept under <reports_dir>/<stack>/runs/).
+        s3: {"bucket", "prefix", "endpoint", "retention_days"} or None for local reports only.
+        fleet: {"kind": "local"} or {"kind": "kubernetes", "namespace", "context", ...}.
+        test_users: secret JSON list of {"email", "password"}; dsn: secret libpq DSN or None.
+    """
+
+    run_id: pulumi.Input[str]
+    stack: str
+    target: pulumi.Input[str]
+    thresholds: Sequence[str]
+    environment: str = "local"
+    allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1")
+    profile: str = "staged"
+    max_users: int = 20
+    time_scale: float = 1.0
+    stages: Sequence[Mapping[str, float]] = ()
+    workers: int = 2
+    think_time_min_s: float = 1.0
+    think_time_max_s: float = 6.0
+    user_weights: Mapping[str, int] = field(default_factory=dict)
+    browser_share: float = 0.0
+    allow_production: bool = False
+    max_duration_s: float | None = None
+    baseline: str = "previous"
+    enforce: bool = False
+    reports_dir: str = "reports"
+    s3: Mapping[str, Any] | None = None
+    fleet: Mapping[str, Any] = field(default_factory=lambda: {"kind": "local"})
+    test_users: pulumi.Input[str] | None = None
+    dsn: pulumi.Input[str] | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, dsn: pulumi.Input[str] | None = None, fleet: Mapping[str, Any] | None = None
+    ) -> LoadTestRunArgs:
+        """Args from `components.settings.Settings`; `fleet` overrides the kind chosen by settings."""
+        load, reports = settings.load, settings.reports
+        if fleet is None:
+            k8s = settings.kubernetes
+            fleet = (
+                {"kind": "kubernetes", "namespace": k8s.namespace, "context": k8s.context}
+                if k8s.enabled
+                else {"kind": "local"}
+            )
+        s3 = None
+        if reports.s3_bucket:
+            s3 = {
+                "bucket": reports.s3_bucket,
+                "prefix": reports.s3_prefix,
+                "endpoint": reports.s3_endpoint,
+                "retention_days": reports.retention_days,
+            }
+        return cls(
+            run_id=load.run_id,
+            stack=settings.stack,
+            environment=settings.environment,
+            target=settings.target.base_url,
+            allowed_hosts=tuple(settings.target.allowed_hosts),
+            profile=load.profile,
+            max_users=load.max_users,
+            time_scale=load.time_scale,
+            stages=[{"duration_s": s.duration_s, "target": s.target} for s in load.stages],
+            workers=load.workers,
+            think_time_min_s=load.think_time_min_s,
+            think_time_max_s=load.think_time_max_s,
+            user_weights=dict(load.user_weights),
+            browser_share=load.browser_share,
+            allow_production=load.allow_production,
+            max_duration_s=getattr(load, "max_duration_s", None),
+            thresholds=tuple(settings.slo.thresholds),
+            baseline=settings.slo.baseline,
+            enforce=settings.slo.enforce,
+            reports_dir=reports.local_dir,
+            s3=s3,
+            fleet=fleet,
+            test_users=load.test_users,
+            dsn=dsn,
+        )
+
+    def provider_inputs(self) -> dict[str, Any]:
+        """The dynamic resource's inputs; secrets wrapped as secret Outputs."""
+        props: dict[str, Any] = {
+            "run_id": self.run_id,
+            "stack": self.stack,
+            "environment": self.environment,
+            "target": self.target,
+            "allowed_hosts": list(self.allowed_hosts),
+            "profile": self.profile,
+            "max_users": self.max_users,
+            "time_scale": float(self.time_scale),
+            "stages": [
+                {"duration_s": float(s["duration_s"]), "target": int(s["target"])} for s in self.stages
+            ],
+            "workers": self.workers,
+            "think_time_min_s": self.think_time_min_s,
+            "think_time_max_s": self.think_time_max_s,
+            "user_weights": dict(self.user_weights),
+            "browser_share": self.browser_share,
+            "allow_production": self.allow_production,
+            "max_duration_s": self.max_duration_s,
+            "thresholds": list(self.thresholds),
+            "baseline": self.baseline,
+            # Absolute, so the provider process writes where the program means, whatever its cwd.
+            "reports_dir": os.path.abspath(self.reports_dir),
+            "s3": dict(self.s3) if self.s3 else None,
+            "fleet": dict(self.fleet),
+            "test_users": pulumi.Output.secret(self.test_users) if self.test_users is not None else None,
+            "dsn": pulumi.Output.secret(self.dsn) if self.dsn is not None else None,
+        }
+        return props
+
+
+class LoadTestRun(pulumi.ComponentResource):
+    """One load test, its SLO verdict and report; with `enforce`, a failing verdict fails the update."""
+
+    verdict: pulumi.Output[str]
+    exit_code: pulumi.Output[int]
+    threshold_results: pulumi.Output[list]
+    summary: pulumi.Output[dict]
+    baseline_run_id: pulumi.Output[str]
+    results_path: pulumi.Output[str]
+    report_path: pulumi.Output[str]
+    report_uris: pulumi.Output[list]
+
+    def __init__(self, name: str, args: LoadTestRunArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("odavl:perf:LoadTestRun", name, None, opts)
+        self.enforce = args.enforce
+        run = LoadTestRunResource(f"{name}-run", args.provider_inputs(), pulumi.ResourceOptions(parent=self))
+        self.verdict = run.verdict
+        self.exit_code = run.exit_code
+        self.threshold_results = run.threshold_results
+        self.summary = run.summary
+        self.baseline_run_id = run.baseline_run_id
+        self.results_path = run.results_path
+        self.report_path = run.report_path
+        self.report_uris = run.report_uris
+        self.register_outputs(
+            {
+                "verdict": self.verdict,
+                "exit_code": self.exit_code,
+                "threshold_results": self.threshold_results,
+                "summary": self.summary,
+                "baseline_run_id": self.baseline_run_id,
+                "results_path": self.results_path,
+                "report_path": self.report_path,
+                "report_uris": self.report_uris,
+            }
+        )
+
+
+class SloGateFailed(pulumi.RunError):
+    """The SLO gate failed with `slo.enforce` on; printed by the engine without a traceback."""
+
+
+def gate_failure(
+    verdict: str | None, summary: Mapping[str, Any] | None, report_path: str | None
+) -> str | None:
+    """The message that fails the update, or None when the verdict passes (or is unknown)."""
+    if verdict is None or verdict in PASSING_VERDICTS:
+        return None
+    text = (summary or {}).get("text") or verdict
+    return f"SLO gate failed ({text}); outputs are recorded, report: {report_path}"
+
+
+def enforce_slo_gate(run: LoadTestRun) -> None:
+    """Make `pulumi up` exit non-zero after the outputs are recorded when `run`'s verdict fails.
+
+    Call once, from `__main__.py`; it does nothing unless the run's args had `enforce` set
+    (it uses `pulumi.run`, which a program may call only once).
+    """
+    if not run.enforce:
+        return
+
+    async def check_verdict() -> None:
+        verdict = await run.verdict.future()
+        message = gate_failure(verdict, await run.summary.future(), await run.report_path.future())
+        if message is not None:
+            raise SloGateFailed(message)
+
+    pulumi.run(check_verdict)

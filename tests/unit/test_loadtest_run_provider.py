@@ -1,0 +1,147 @@
+"""Unit tests for components/providers/loadtest_run.py: when a new run happens, input checks, outputs."""
+
+from __future__ import annotations
+
+import dill
+import pytest
+
+from components.providers import loadtest_run as provider
+
+BASE = {
+    "run_id": "r1",
+    "stack": "local",
+    "environment": "local",
+    "target": "http://127.0.0.1:8080",
+    "profile": "staged",
+    "max_users": 20,
+    "time_scale": 0.02,
+    "stages": [{"duration_s": 10.0, "target": 20}],
+    "thresholds": ["http_req_duration: p(95)<500", "checks: rate>0.95"],
+    "workers": 2,
+    "think_time_min_s": 1.0,
+    "baseline": "previous",
+    "reports_dir": "/tmp/reports",
+    "fleet": {"kind": "local"},
+    "test_users": '[{"email": "a@example.test", "password": "hunter2"}]',
+    "dsn": "postgresql://app:s3cret@127.0.0.1:5432/app",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"run_id": "r2"}, ["run_id"]),
+        ({"target": "http://127.0.0.1:9090"}, ["target"]),
+        ({"profile": "smoke"}, ["profile"]),
+        ({"max_users": 40}, ["max_users"]),
+        ({"time_scale": 0.05}, ["time_scale"]),
+        ({"stages": [{"duration_s": 20.0, "target": 20}]}, ["stages"]),
+        ({"thresholds": ["http_req_duration: p(95)<400"]}, ["thresholds"]),
+        ({"run_id": "r2", "profile": "soak"}, ["run_id", "profile"]),
+    ],
+)
+def test_new_run_when_a_trigger_changes(change: dict, expected: list[str]) -> None:
+    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    diff = provider.LoadTestRunProvider().diff("id", olds, BASE | change)
+    assert diff.replaces == expected
+    assert diff.changes is True
+    assert diff.delete_before_replace is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"workers": 4},
+        {"think_time_min_s": 2.0},
+        {"baseline": "none"},
+        {"test_users": "[]"},
+        {"dsn": "postgresql://other"},
+        {"stages": [{"duration_s": 10, "target": 20}]},  # same stage, written as ints
+        {"time_scale": 0.020},
+    ],
+)
+def test_no_new_run_for_other_inputs(change: dict) -> None:
+    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    diff = provider.LoadTestRunProvider().diff("id", olds, BASE | change)
+    assert diff.replaces == []
+    assert diff.changes is False
+
+
+def test_unknown_trigger_in_preview_means_a_new_run() -> None:
+    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    diff = provider.LoadTestRunProvider().diff("id", olds, BASE | {"target": provider.UNKNOWN})
+    assert diff.replaces == ["target"]
+
+
+def test_check_reports_threshold_errors_with_index_and_column() -> None:
+    result = provider.LoadTestRunProvider().check(
+        {}, BASE | {"thresholds": ["checks: rate>0.9", "checks: rat<1"]}
+    )
+    (failure,) = result.failures
+    assert failure.property == "thresholds"
+    assert failure.reason.startswith("[1] = 'checks: rat<1': column 9: unknown aggregate 'rat'")
+
+
+def test_check_refuses_empty_thresholds_unknown_fleet_and_missing_run_id() -> None:
+    result = provider.LoadTestRunProvider().check(
+        {}, BASE | {"thresholds": [], "fleet": {"kind": "nomad"}, "run_id": ""}
+    )
+    assert [f.property for f in result.failures] == ["thresholds", "fleet", "run_id"]
+
+
+def test_check_accepts_unknown_values_in_preview() -> None:
+    result = provider.LoadTestRunProvider().check({}, BASE | {"thresholds": provider.UNKNOWN})
+    assert result.failures == []
+
+
+def test_outputs_carry_no_secret_and_the_run_figures() -> None:
+    judged = {
+        "status": "completed",
+        "abort_reason": None,
+        "duration_s": 12.5,
+        "started_at": "2026-11-27T01:00:00Z",
+        "ended_at": "2026-11-27T01:00:12Z",
+        "metrics": {
+            "http_reqs": {"type": "counter", "count": 500, "rate_per_s": 40.0},
+            "http_req_duration": {"type": "trend", "p95": 120.0, "p99": 180.0},
+            "http_req_failed": {"type": "rate", "rate": 0.002},
+            "vus": {"type": "gauge", "value": 0, "max": 20},
+        },
+        "workers": [{"id": "w1", "state": "finished"}, {"id": "w2", "state": "lost"}],
+    }
+    evaluation = {
+        "verdict": "warn",
+        "reason": "1 of 2 thresholds in their warning band",
+        "baseline_run_id": "r0",
+        "thresholds": [
+            {
+                "key": "checks: rate>0.95 warn 0.99",
+                "state": "warn",
+                "value": 0.97,
+                "bound": 0.95,
+                "detail": "x",
+            }
+        ],
+    }
+    locations = {"results_path": "/r/local/runs/r1.json", "report_path": "/r/local/runs/r1.html"}
+    outs = provider.run_outputs(BASE, judged, evaluation, 0, locations)
+    text = repr(outs)
+    assert "hunter2" not in text and "s3cret" not in text
+    assert "test_users" not in outs and "dsn" not in outs
+    assert outs["verdict"] == "warn" and outs["exit_code"] == 0
+    assert outs["threshold_results"][0]["state"] == "warn"
+    assert outs["threshold_results"][0]["value"] == 0.97
+    assert outs["summary"]["text"] == "warn: 1 of 2 thresholds in their warning band"
+    assert (outs["summary"]["requests"], outs["summary"]["p95_ms"], outs["summary"]["workers_lost"]) == (
+        500.0,
+        120.0,
+        1,
+    )
+    assert outs["report_path"].endswith("r1.html")
+    assert outs["baseline_run_id"] == "r0"
+
+
+def test_provider_pickles_without_clients() -> None:
+    """The engine ships the provider with dill: it must hold no client or connection."""
+    restored = dill.loads(dill.dumps(provider.LoadTestRunProvider()))
+    assert isinstance(restored, provider.LoadTestRunProvider)
