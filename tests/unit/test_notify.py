@@ -1,0 +1,130 @@
+"""Notification builders from a results document, and the retry policy (httpx MockTransport)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtests import notify, slo, slo_catalog
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "results_example.json"
+
+
+@pytest.fixture
+def results() -> dict:
+    return json.loads(EXAMPLE.read_text())
+
+
+@pytest.fixture
+def gated(results) -> dict:
+    """The example run as the SLO gate leaves it: thresholds and verdict recorded."""
+    evaluation = slo.evaluate(results, slo.parse_thresholds(slo_catalog.threshold_lines()))
+    return slo.apply_evaluation(copy.deepcopy(results), evaluation)
+
+
+def _texts(message: dict) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+def test_slack_message_names_environment_verdict_failed_thresholds_and_run_link(gated):
+    message = notify.slack_message(gated, run_url="https://ci.example/runs/9")
+    types = [block["type"] for block in message["blocks"]]
+    assert types == ["header", "section", "section", "actions", "context"]
+    fields = " ".join(field["text"] for field in message["blocks"][1]["fields"])
+    assert "*Environment*\nlocal" in fields and f"*Verdict*\n❌ {gated['verdict']}" in fields
+    failed = message["blocks"][2]["text"]["text"]
+    assert "http_req_failed: rate<0.01" in failed and "expected < 0.01" in failed
+    assert "http_req_duration: p(95)<500" not in failed  # passed thresholds are not listed
+    assert message["blocks"][3]["elements"][0]["url"] == "https://ci.example/runs/9"
+    assert message["text"].startswith("❌ Load test fail on local")
+
+
+def test_slack_message_respects_block_kit_limits(gated):
+    gated["thresholds"] = [
+        {
+            "key": f"http_req_duration{{endpoint:GET /api/{i}}}: p(95)<500",
+            "state": "fail",
+            "detail": "x" * 400,
+        }
+        for i in range(40)
+    ]
+    message = notify.slack_message(gated)
+    assert len(message["blocks"][0]["text"]["text"]) <= 150
+    assert len(message["blocks"][2]["text"]["text"]) <= 3000
+    assert "and 30 more" in message["blocks"][2]["text"]["text"] or message["blocks"][2]["text"][
+        "text"
+    ].endswith("…")
+    assert "actions" not in [block["type"] for block in message["blocks"]]
+
+
+def test_without_results_the_message_says_the_run_wrote_none():
+    message = notify.slack_message(notify.load_results(None, environment="production"))
+    assert "production" in message["blocks"][0]["text"]["text"]
+    assert "wrote no results" in message["blocks"][2]["text"]["text"]
+
+
+def test_ungated_results_are_judged_with_the_catalogue(results):
+    assert "verdict" not in results
+    failed = [entry["key"] for entry in notify.failed_thresholds(results)]
+    assert failed[0] == "http_req_failed: rate<0.01"
+
+
+def test_issue_has_title_labels_metrics_steps_and_recommendations(gated):
+    issue = notify.github_issue(gated, run_url="https://ci.example/runs/9")
+    assert issue.title == "🚨 Load Test Failure - 2026-09-21"
+    assert issue.labels == ("performance", "load-test", "urgent")
+    body = issue.body
+    for heading in ("## Metrics", "## Failed thresholds", "## Investigation steps", "## Recommendations"):
+        assert heading in body
+    assert "| Response time · P95 | 87.2 ms | < 500 ms | ✅ |" in body
+    assert "| Errors · Error rate | 1.75 % | < 1 % | ❌ |" in body
+    assert "GET /api/insight/issues: HTTPError('500 Server Error') (x4)" in body
+    assert "Loki" in body  # an error-rate failure points at the logs
+    assert "**Failing requests: fix the top errors**" in body  # from the analysis engine
+    assert body.rstrip().endswith("cc @odavl/devops @odavl/backend")
+    assert "https://ci.example/runs/9" in body
+
+
+def test_pr_comment_is_a_results_table(gated):
+    comment = notify.pr_comment(gated)
+    assert comment.startswith("### ❌ Load test fail — local")
+    assert "| `http_req_failed: rate<0.01` | 1.75 % | ❌ fail |" in comment
+    assert "| `http_req_duration: p(95)<500` | 87.2 ms | ✅ pass |" in comment
+
+
+def test_secret_value_never_prints():
+    secret = notify.SecretValue("https://hooks.slack.com/services/T0/B0/sekrit")
+    assert "sekrit" not in repr(secret) and "sekrit" not in str(secret) and "sekrit" not in f"{secret}"
+
+
+def _scripted(statuses: list[int], seen: list[httpx.Request]) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        status = statuses.pop(0)
+        headers = {"retry-after": "7"} if status == 429 else {}
+        return httpx.Response(status, headers=headers, text="ok" if status < 400 else "busy")
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_transient_failures_are_retried_with_growing_backoff():
+    seen: list[httpx.Request] = []
+    delays: list[float] = []
+    client = _scripted([503, 429, 500, 200], seen)
+    webhook = notify.SecretValue("https://hooks.example/services/T0/B0/sekrit")
+    policy = notify.RetryPolicy(attempts=4, backoff_base_s=0.5)
+    notify.send_slack(webhook, {"text": "hi"}, client=client, retry=policy, sleep=delays.append)
+    assert len(seen) == 4 and json.loads(seen[-1].content) == {"text": "hi"}
+    assert delays == [0.5, 7.0, 2.0]  # 0.5 * 2**0, Retry-After, 0.5 * 2**2
+
+
+def test_client_errors_are_not_retried_and_give_up_without_the_url():
+    seen: list[httpx.Request] = []
+    webhook = notify.SecretValue("https://hooks.example/services/T0/B0/sekrit")
+    with pytest.raises(notify.DeliveryError) as caught:
+        notify.send_slack(webhook, {"text": "hi"}, client=_scripted([404], seen), sleep=lambda _: None)
+    assert len(seen) == 1 and "HTTP 404" in str(caught.value) and "sekrit" not in str(caught.value)
