@@ -1,0 +1,125 @@
+"""LoadGeneratorFleet under Pulumi mocks and its manifests (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from components import fleet_manifests as manifests
+from components.fleet import LoadGeneratorFleet
+from loadtests.errors import TargetNotAllowedError
+from tests.unit.observability_stacks import ENVIRONMENTS, fleet_args
+from tests.unit.pulumi_capture import capture, is_secret
+
+
+def build(environment: str = "staging", **overrides):
+    args = dataclasses.replace(fleet_args(environment), **overrides)
+    return capture(lambda: LoadGeneratorFleet("fleet", args), environment)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_component_tree(environment):
+    resources, urns = build(environment)
+    assert sorted(urns) == [
+        "fleet",
+        "fleet-code",
+        "fleet-config",
+        "fleet-egress-policy",
+        "fleet-ingress-policy",
+        "fleet-master-service",
+        "fleet-metrics-service",
+        "fleet-service-account",
+        "fleet-users",
+    ]
+    assert all("odavl:perf:LoadGeneratorFleet$" in urn for name, urn in urns.items() if name != "fleet")
+    users = next(r for r in resources if r.name == "fleet-users")
+    assert is_secret(users.inputs["stringData"])
+
+
+def test_image_baked_code_needs_no_configmap():
+    _, urns = build(code_root=None, test_users=None)
+    assert "fleet-code" not in urns and "fleet-users" not in urns
+    job = manifests.master_job(dataclasses.replace(fleet_args("staging"), code_root=None).spec())
+    assert all(volume["name"] != "code" for volume in job["spec"]["template"]["spec"]["volumes"])
+
+
+def test_target_outside_allowed_hosts_is_refused():
+    with pytest.raises(TargetNotAllowedError, match="allowed_hosts"):
+        build(target_url="https://elsewhere.example")
+
+
+def test_bad_arguments_are_named():
+    args = dataclasses.replace(
+        fleet_args("staging"), workers=0, image="locust:latest", target_cidrs=(), active_deadline_seconds=5
+    )
+    problems = " ".join(args.problems())
+    for field in ("workers=0", "image='locust:latest'", "target_cidrs", "active_deadline_seconds=5"):
+        assert field in problems
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_jobs_are_bounded_non_root_and_read_only(environment):
+    args = fleet_args(environment)
+    spec = args.spec()
+    master, worker = manifests.master_job(spec), manifests.worker_job(spec)
+    assert (worker["spec"]["parallelism"], worker["spec"]["completions"]) == (args.workers, args.workers)
+    assert master["spec"]["parallelism"] == 1
+    for job in (master, worker):
+        assert job["spec"]["ttlSecondsAfterFinished"] == args.ttl_seconds_after_finished
+        assert job["spec"]["activeDeadlineSeconds"] == args.active_deadline_seconds
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        (container,) = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert container["image"] == args.image
+        users = [env for env in container["env"] if env["name"] == "ODAVL_LOADTEST_USERS"]
+        assert users[0]["valueFrom"]["secretKeyRef"]["name"] == spec.users_secret
+    worker_args = worker["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert worker_args[worker_args.index("--master-host") + 1] == manifests.resource_names(spec)["master"]
+    master_args = master["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert master_args[master_args.index("--expect-workers") + 1] == str(args.workers)
+
+
+def test_network_policy_allows_egress_only_to_target_dns_and_master():
+    spec = fleet_args("staging").spec()
+    egress, ingress = manifests.network_policies(spec)
+    assert egress["spec"]["policyTypes"] == ["Egress"]
+    rules = egress["spec"]["egress"]
+    assert len(rules) == 3
+    dns, master, target = rules
+    assert {port["port"] for port in dns["ports"]} == {53}
+    assert master["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
+    assert target["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+    assert target["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert ingress["spec"]["policyTypes"] == ["Ingress"]
+    assert {rule["ports"][0]["port"] for rule in ingress["spec"]["ingress"]} == {
+        spec.master_port,
+        spec.metrics_port,
+    }
+
+
+def test_code_configmap_round_trips_paths(tmp_path):
+    (tmp_path / "loadtests" / "schema").mkdir(parents=True)
+    (tmp_path / "loadtests" / "locustfile.py").write_text("print('x')\n")
+    (tmp_path / "loadtests" / "schema" / "results.schema.json").write_text("{}")
+    (tmp_path / "loadtests" / "notes.txt").write_text("ignored")
+    files = manifests.loadtests_code_files(tmp_path)
+    data, items = manifests.code_configmap_data(files)
+    assert {item["path"]: data[item["key"]] for item in items} == files
+    assert set(files) == {"loadtests/locustfile.py", "loadtests/schema/results.schema.json"}
+
+
+def test_oversized_code_is_refused():
+    with pytest.raises(ValueError, match="bake the code into the pinned image"):
+        manifests.code_configmap_data({"loadtests/big.py": "x" * (manifests.CONFIGMAP_LIMIT_BYTES + 1)})
+
+
+def test_names_are_dns_labels():
+    names = manifests.resource_names_for("Release 2026.11/RC_1 " + "x" * 80)
+    for name in names.values():
+        assert len(name) <= 63
+        assert name == name.lower() and name.replace("-", "").isalnum()

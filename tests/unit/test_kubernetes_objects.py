@@ -1,0 +1,61 @@
+"""Every Kubernetes object the staging and production stacks create validates offline.
+
+Objects are captured from the components under Pulumi mocks (the kubernetes plugin and a
+cluster are not needed), secrets unwrapped, and checked with kubernetes-validate in strict
+mode against the schemas of the configured Kubernetes version. The fleet's Jobs, created at
+run time by the fleet controller, are validated from the same manifests the component
+exports. Helm charts are rendered by the kubernetes provider at deploy time; their inputs
+(chart, version, values) are checked in test_observability.py.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import kubernetes_validate
+import pytest
+
+from components import fleet_manifests as manifests
+from components.fleet import LoadGeneratorFleet
+from components.observability import ObservabilityStack
+from tests.unit.observability_stacks import ENVIRONMENTS, KUBERNETES_VERSION, fleet_args, observability_args
+from tests.unit.pulumi_capture import capture, reveal
+
+
+def kubernetes_objects(environment: str) -> list[dict]:
+    objects = []
+    for build in (
+        lambda: ObservabilityStack("observability", observability_args(environment)),
+        lambda: LoadGeneratorFleet("fleet", fleet_args(environment)),
+    ):
+        resources, _ = capture(build, environment)
+        for resource in resources:
+            if resource.typ.startswith("kubernetes:") and "helm.sh" not in resource.typ:
+                objects.append(reveal(resource.inputs))
+    spec = fleet_args(environment).spec()
+    objects += [manifests.master_job(spec), manifests.worker_job(spec)]
+    return objects
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_object_validates(environment):
+    objects = kubernetes_objects(environment)
+    kinds = sorted(obj["kind"] for obj in objects)
+    expected = "Namespace Secret ServiceAccount ConfigMap ConfigMap Secret Service Service"
+    assert kinds == sorted([*expected.split(), "NetworkPolicy", "NetworkPolicy", "Job", "Job"])
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {error.message} at {list(error.path)}")
+
+
+def test_validation_catches_a_broken_object():
+    job = copy.deepcopy(manifests.worker_job(fleet_args("staging").spec()))
+    job["spec"]["parallelism"] = "four"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    job = copy.deepcopy(manifests.master_job(fleet_args("staging").spec()))
+    job["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFS"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
