@@ -142,6 +142,7 @@ class TargetSettings:
 
 @dataclass(frozen=True)
 class LoadSettings:
+    enabled: bool
     profile: str
     max_users: int
     time_scale: float
@@ -412,7 +413,7 @@ def parse_settings(source: ConfigSource, defaults: Mapping[str, Any]) -> Setting
     environment = r.string("environment", choices=ENVIRONMENTS)
     target = _parse_target(r, environment)
     load = _parse_load(r, environment, target)
-    slo = _parse_slo(r)
+    slo = _parse_slo(r, load)
     database = _parse_database(r, environment)
     kubernetes = _parse_kubernetes(r)
     observability = _parse_observability(r, kubernetes)
@@ -471,6 +472,7 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
 
 
 def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSettings:
+    enabled = r.boolean("loadEnabled")
     profile = r.string("loadProfile", choices=PROFILES)
     max_users = r.integer("loadMaxUsers", low=1, high=MAX_USERS_CAP)
     time_scale = r.decimal("loadTimeScale", low=0.0, high=10.0, expected="a decimal number above 0 and at most 10")
@@ -528,7 +530,7 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
     if weights_raw and not sum(max(w, 0) for w in weights.values()):
         r.problem("loadUserWeights", weights_raw, "at least one user group with a weight above 0")
 
-    if environment == "production":
+    if environment == "production" and enabled:
         if not allow_production:
             r.problem("loadAllowProduction", allow_production,
                       "true to run a load test on production (an explicit, reviewed permission)")
@@ -540,6 +542,7 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
     test_users = r.secret("testUsers", required=True, check=_check_test_users)
     del target
     return LoadSettings(
+        enabled=enabled,
         profile=profile,
         max_users=max_users,
         time_scale=time_scale,
@@ -556,13 +559,17 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
     )
 
 
-def _parse_slo(r: _Reader) -> SloSettings:
+def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:
     lines = r.structured("sloThresholds", list)
     thresholds: list[str] = []
     for index, line in enumerate(lines):
         if not isinstance(line, str) or not line.strip():
             r.problem(f"sloThresholds[{index}]", line, "a threshold line such as 'http_req_duration: p(95)<500'")
             continue
+        if line.lstrip().startswith("web_vitals_") and load.enabled and load.browser_share == 0:
+            # Only browser users measure web vitals: the gate would report no data, never a pass.
+            r.problem(f"sloThresholds[{index}]", line,
+                      "no web_vitals_* threshold while loadBrowserSharePercent is 0 (no browser users measure it)")
         thresholds.append(line)
     for complaint in _threshold_problems(thresholds):
         r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")

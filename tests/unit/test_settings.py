@@ -170,3 +170,8 @@ def test_secret_values_never_appear_in_messages() -> None:
     assert "hunter2-secret" not in message
     assert "db-secret-value" not in message
     assert "odavl-perf:testUsers = (secret)" in message
+
+
+def test_web_vitals_thresholds_need_browser_users() -> None:
+    found = problems(loadBrowserSharePercent=0)
+    assert sum("expected no web_vitals_* threshold while loadBrowserSharePercent is 0" in p for p in found) == 3
