@@ -263,6 +263,7 @@ class SuiteConfig:
     snapshot_path: str = ""
     control_path: str = ""
     live_check_interval_s: float = 5.0
+    stop_timeout_s: float = 10.0
     prometheus: PrometheusExport = field(default_factory=PrometheusExport)
     influxdb: InfluxExport = field(default_factory=InfluxExport)
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
@@ -300,4 +301,7 @@ class SuiteConfig:
                 return cls.from_json(Path(path).read_text(encoding="utf-8"))
             except OSError as exc:
                 raise ConfigError(f"{CONFIG_ENV}: cannot read {path}: {exc.strerror}") from None
-        return cls(target=environ.get("LOCUST_HOST", "http://127.0.0.1:8080"))
+        return cls(
+            target=environ.get("LOCUST_HOST", "http://127.0.0.1:8080"),
+            stages=profile_stages("staged", 1200, 1.0),
+        )

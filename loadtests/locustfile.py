@@ -1,0 +1,175 @@
+"""The Studio Hub user journeys of the specification, as Locust FastHttpUser classes.
+
+Seven user groups, weighted by `load.user_weights` (a group weighted 0 is left out):
+
+    authentication  log in, think, log out
+    dashboard       the overview page
+    insight         the issue list; 30 % of visits open one issue's details
+    autopilot       the run list; 20 % of visits check one run's status
+    guardian        the test-monitoring list
+    analytics       the metrics time series
+    static_assets   the front-end bundle, stylesheet and logo
+
+Every user thinks 1-6 s (`load.think_time_min_s/max_s`) between actions. Authenticated groups
+log in once per user with a test account drawn at random from the secret list
+(ODAVL_LOADTEST_USERS / ODAVL_LOADTEST_USERS_FILE; never logged). Each response is checked for
+its status and the shape of its body; a failed check fails the request (and counts in the
+`checks` rate); a refused login counts in `auth_failures`.
+
+Endpoint names are "METHOD /path" with ids written as `:id`, the names used by the results
+document, the Prometheus labels and the SLO lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from locust import between, events, task
+
+from loadtests.config import SuiteConfig, load_test_users
+from loadtests.listeners import setup_suite_listeners
+from loadtests.locust_shape import ProfileShape
+from loadtests.user_base import SuiteUser, items
+
+log = logging.getLogger("loadtests")
+
+CONFIG = SuiteConfig.from_env()
+STATE = setup_suite_listeners(events, CONFIG)
+TEST_USERS = load_test_users()
+
+LOGIN = "POST /api/auth/login"
+LOGOUT = "POST /api/auth/logout"
+OVERVIEW = "GET /api/dashboard/overview"
+ISSUES = "GET /api/insight/issues"
+ISSUE = "GET /api/insight/issues/:id"
+RUNS = "GET /api/autopilot/runs"
+RUN_STATUS = "GET /api/autopilot/runs/:id/status"
+TESTS = "GET /api/guardian/tests"
+ANALYTICS = "GET /api/analytics/metrics"
+STATIC = {
+    "GET /static/app.js": "/static/app.js",
+    "GET /static/app.css": "/static/app.css",
+    "GET /static/logo.svg": "/static/logo.svg",
+}
+ISSUE_DETAIL_SHARE = 0.30
+RUN_STATUS_SHARE = 0.20
+
+
+class GroupUser(SuiteUser):
+    """The suite's users: think times from the settings, test users from the secret list."""
+
+    abstract = True
+    wait_time = between(CONFIG.think_time_min_s, CONFIG.think_time_max_s)
+    test_users = TEST_USERS
+    login_endpoint = LOGIN
+    logout_endpoint = LOGOUT
+
+
+class AuthenticatedUser(GroupUser):
+    abstract = True
+
+    def on_start(self) -> None:
+        self.login()
+
+
+class AuthenticationUser(GroupUser):
+    group = "authentication"
+
+    @task
+    def login_logout(self) -> None:
+        if self.login():
+            self.wait()
+            self.logout()
+
+
+class DashboardUser(AuthenticatedUser):
+    group = "dashboard"
+
+    @task
+    def overview(self) -> None:
+        self.get_json("/api/dashboard/overview", OVERVIEW, "overview is a JSON document")
+
+
+class InsightUser(AuthenticatedUser):
+    group = "insight"
+
+    @task
+    def issues(self) -> None:
+        body = self.get_json("/api/insight/issues", ISSUES, "issue list is JSON")
+        issues = items(body)
+        if issues and random.random() < ISSUE_DETAIL_SHARE:
+            issue = random.choice(issues)
+            if isinstance(issue, dict) and "id" in issue:
+                self.wait()
+                self.get_json(f"/api/insight/issues/{issue['id']}", ISSUE, "issue details are JSON")
+
+
+class AutopilotUser(AuthenticatedUser):
+    group = "autopilot"
+
+    @task
+    def runs(self) -> None:
+        body = self.get_json("/api/autopilot/runs", RUNS, "run list is JSON")
+        runs = items(body)
+        if runs and random.random() < RUN_STATUS_SHARE:
+            run = random.choice(runs)
+            if isinstance(run, dict) and "id" in run:
+                self.wait()
+                self.get_json(f"/api/autopilot/runs/{run['id']}/status", RUN_STATUS, "run status is JSON")
+
+
+class GuardianUser(AuthenticatedUser):
+    group = "guardian"
+
+    @task
+    def tests(self) -> None:
+        self.get_json("/api/guardian/tests", TESTS, "test list is JSON")
+
+
+class AnalyticsUser(AuthenticatedUser):
+    group = "analytics"
+
+    @task
+    def metrics(self) -> None:
+        self.get_json("/api/analytics/metrics", ANALYTICS, "metrics are JSON")
+
+
+class StaticAssetsUser(GroupUser):
+    group = "static_assets"
+
+    @task
+    def assets(self) -> None:
+        for endpoint, path in STATIC.items():
+            with self.client.get(path, name=endpoint, catch_response=True) as response:
+                ok = response.status_code == 200 and bool(response.content)
+                self.check(response, endpoint, ok, "asset has a body")
+
+
+class StagedShape(ProfileShape):
+    """The configured profile (loadtests/shape.py), scaled by max users and time scale."""
+
+    abstract = False
+
+
+GROUP_CLASSES = {
+    cls.group: cls
+    for cls in (
+        AuthenticationUser,
+        DashboardUser,
+        InsightUser,
+        AutopilotUser,
+        GuardianUser,
+        AnalyticsUser,
+        StaticAssetsUser,
+    )
+}
+for _group, _cls in GROUP_CLASSES.items():
+    _weight = CONFIG.user_weights.get(_group, 0)
+    if _weight > 0:
+        _cls.weight = _weight
+    else:
+        # Locust runs every User class it finds in this module: a weight-0 group must be absent.
+        del globals()[_cls.__name__]
+StagedShape.stages = CONFIG.stages
+StagedShape.drain_s = CONFIG.stop_timeout_s + ProfileShape.drain_s
