@@ -103,52 +103,39 @@ class GrafanaProvisioning(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = datasource_settings(args)
 
-        datasources = [
-            grafana.oss.DataSource(
-                f"{name}-datasource-prometheus",
-                name="Prometheus",
-                uid=PROMETHEUS_DATASOURCE_UID,
-                type="prometheus",
-                url=args.prometheus_url,
+        def datasource(
+            uid: str, title: str, kind: str, url: pulumi.Input[str], **extra
+        ) -> grafana.oss.DataSource:
+            return grafana.oss.DataSource(
+                f"{name}-datasource-{uid}",
+                name=title,
+                uid=uid,
+                type=kind,
+                url=url,
                 access_mode="proxy",
-                is_default=True,
-                json_data_encoded=json.dumps(settings[PROMETHEUS_DATASOURCE_UID]),
+                json_data_encoded=json.dumps(settings[uid]),
                 opts=child,
+                **extra,
+            )
+
+        datasources = [
+            datasource(
+                PROMETHEUS_DATASOURCE_UID, "Prometheus", "prometheus", args.prometheus_url, is_default=True
             ),
-            grafana.oss.DataSource(
-                f"{name}-datasource-postgres",
-                name="PostgreSQL",
-                uid="postgres",
-                type="grafana-postgresql-datasource",
-                url=args.postgres_host,
+            datasource(
+                "postgres",
+                "PostgreSQL",
+                "grafana-postgresql-datasource",
+                args.postgres_host,
                 username=args.postgres_user,
-                json_data_encoded=json.dumps(settings["postgres"]),
                 secure_json_data_encoded=pulumi.Output.secret(args.postgres_password).apply(
                     lambda password: json.dumps({"password": password})
                 ),
-                opts=child,
             ),
-            grafana.oss.DataSource(
-                f"{name}-datasource-influxdb",
-                name="InfluxDB",
-                uid="influxdb",
-                type="influxdb",
-                url=args.influxdb_url,
-                access_mode="proxy",
-                database_name=args.influxdb_database,
-                json_data_encoded=json.dumps(settings["influxdb"]),
-                opts=child,
+            datasource(
+                "influxdb", "InfluxDB", "influxdb", args.influxdb_url, database_name=args.influxdb_database
             ),
-            grafana.oss.DataSource(
-                f"{name}-datasource-loki",
-                name="Loki",
-                uid="loki",
-                type="loki",
-                url=args.loki_url,
-                access_mode="proxy",
-                json_data_encoded=json.dumps(settings["loki"]),
-                opts=child,
-            ),
+            datasource("loki", "Loki", "loki", args.loki_url),
         ]
 
         folder = grafana.oss.Folder(f"{name}-folder", title=args.folder_title, uid=FOLDER_UID, opts=child)

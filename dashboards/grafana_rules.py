@@ -24,43 +24,37 @@ EXPRESSION_DATASOURCE_UID = "__expr__"
 _LOOKBACK_S = 600
 
 
+def _query(ref_id: str, datasource_uid: str, model: Any) -> alerting.Query:
+    return (
+        alerting.Query(ref_id)
+        .datasource_uid(datasource_uid)
+        .relative_time_range(alerting_model.RelativeTimeRange(from_val=_LOOKBACK_S, to=0))
+        .model(model)
+    )
+
+
 def _rule_builder(rule: AlertRule, folder_uid: str) -> alerting.Rule:
-    measurement = (
-        alerting.Query("A")
-        .datasource_uid(PROMETHEUS_DATASOURCE_UID)
-        .relative_time_range(alerting_model.RelativeTimeRange(from_val=_LOOKBACK_S, to=0))
-        .model(
-            prometheus.Dataquery()
-            .expr(rule.measurement)
-            .instant()
-            .ref_id("A")
-            .datasource(dashboard_model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_DATASOURCE_UID))
-        )
+    prometheus_ref = dashboard_model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_DATASOURCE_UID)
+    measurement = _query(
+        "A",
+        PROMETHEUS_DATASOURCE_UID,
+        prometheus.Dataquery().expr(rule.measurement).instant().ref_id("A").datasource(prometheus_ref),
     )
-    reduce = (
-        alerting.Query("B")
-        .datasource_uid(EXPRESSION_DATASOURCE_UID)
-        .relative_time_range(alerting_model.RelativeTimeRange(from_val=_LOOKBACK_S, to=0))
-        .model(expr.TypeReduce().ref_id("B").expression("A").reducer("last"))
+    reduce = _query(
+        "B", EXPRESSION_DATASOURCE_UID, expr.TypeReduce().ref_id("B").expression("A").reducer("last")
     )
-    threshold = (
-        alerting.Query("C")
-        .datasource_uid(EXPRESSION_DATASOURCE_UID)
-        .relative_time_range(alerting_model.RelativeTimeRange(from_val=_LOOKBACK_S, to=0))
-        .model(
-            expr.TypeThreshold()
-            .ref_id("C")
-            .expression("B")
-            .conditions(
-                [
-                    expr.ExprTypeThresholdConditions().evaluator(
-                        expr.ExprTypeThresholdConditionsEvaluator()
-                        .type("gt" if rule.op == ">" else "lt")
-                        .params([rule.threshold])
-                    )
-                ]
-            )
-        )
+    evaluator = (
+        expr.ExprTypeThresholdConditionsEvaluator()
+        .type("gt" if rule.op == ">" else "lt")
+        .params([rule.threshold])
+    )
+    threshold = _query(
+        "C",
+        EXPRESSION_DATASOURCE_UID,
+        expr.TypeThreshold()
+        .ref_id("C")
+        .expression("B")
+        .conditions([expr.ExprTypeThresholdConditions().evaluator(evaluator)]),
     )
     return (
         alerting.Rule(rule.name)

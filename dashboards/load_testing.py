@@ -169,88 +169,92 @@ def _response_time_distribution() -> list[cogbuilder.Builder[Any]]:
     return [percentiles, buckets]
 
 
+def _graphs(*specs: tuple[str, list[tuple[str, str]], str, float | None, int]) -> list[timeseries.Panel]:
+    """Time series panels from (title, [(expr, legend)], unit, critical line, width) rows."""
+    return [_graph(title, queries, unit, critical, span) for title, queries, unit, critical, span in specs]
+
+
 def _endpoint_performance() -> list[cogbuilder.Builder[Any]]:
-    return [
-        _graph(
+    by_endpoint = "{{endpoint}}"
+    return _graphs(
+        (
             "Endpoint Response Times (P95)",
-            [(_quantile(0.95, "http_req_duration_seconds", _REQ, by="endpoint"), "{{endpoint}}")],
+            [(_quantile(0.95, "http_req_duration_seconds", _REQ, by="endpoint"), by_endpoint)],
             "ms",
-            critical=500,
-            span=8,
+            500,
+            8,
         ),
-        _graph(
+        (
             "Requests by Endpoint",
-            [(f"sum by (endpoint) (rate(http_reqs_total{{{_REQ}}}[{_RI}]))", "{{endpoint}}")],
+            [(f"sum by (endpoint) (rate(http_reqs_total{{{_REQ}}}[{_RI}]))", by_endpoint)],
             "reqps",
-            span=8,
+            None,
+            8,
         ),
-        _graph(
+        (
             "Time to First Byte (P95)",
-            [(_quantile(0.95, "time_to_first_byte_seconds", _REQ, by="endpoint"), "{{endpoint}}")],
+            [(_quantile(0.95, "time_to_first_byte_seconds", _REQ, by="endpoint"), by_endpoint)],
             "ms",
-            critical=200,
-            span=8,
+            200,
+            8,
         ),
-    ]
+    )
 
 
 def _database_performance() -> list[cogbuilder.Builder[Any]]:
     db = "db_query_duration_seconds"
-    return [
-        _graph(
+    return _graphs(
+        (
             "Database Query Duration (P95)",
             [(_quantile(0.95, db, _REQ), "P95"), (_quantile(0.99, db, _REQ), "P99")],
             "ms",
-            critical=100,
-            span=8,
+            100,
+            8,
         ),
-        _graph(
+        (
             "Database Queries by Type",
             [(f"sum by (query) (rate({db}_count{{{_REQ}}}[{_RI}]))", "{{query}}")],
             "ops",
-            span=8,
+            None,
+            8,
         ),
-        _graph(
+        (
             "Database Query Duration by Type (P95)",
             [(_quantile(0.95, db, _REQ, by="query"), "{{query}}")],
             "ms",
-            critical=100,
-            span=8,
+            100,
+            8,
         ),
-    ]
+    )
+
+
+# (panel title, histogram, unit, critical line): P95 per page of each web vital.
+WEB_VITALS = (
+    ("LCP (Largest Contentful Paint)", "web_vitals_lcp_seconds", "ms", 2500),
+    ("CLS (Cumulative Layout Shift)", "web_vitals_cls", "none", 0.1),
+    ("INP (Interaction to Next Paint)", "web_vitals_inp_seconds", "ms", 200),
+    ("FID (First Input Delay)", "web_vitals_fid_seconds", "ms", 100),
+)
 
 
 def _web_vitals() -> list[cogbuilder.Builder[Any]]:
-    return [
-        _graph(
-            "LCP (Largest Contentful Paint)",
-            [(_quantile(0.95, "web_vitals_lcp_seconds", _ENV, by="page"), "{{page}}")],
-            "ms",
-            critical=2500,
-            span=6,
-        ),
-        _graph(
-            "CLS (Cumulative Layout Shift)",
-            [(_quantile(0.95, "web_vitals_cls", _ENV, by="page", scale=""), "{{page}}")],
-            "none",
-            critical=0.1,
-            span=6,
-        ),
-        _graph(
-            "INP (Interaction to Next Paint)",
-            [(_quantile(0.95, "web_vitals_inp_seconds", _ENV, by="page"), "{{page}}")],
-            "ms",
-            critical=200,
-            span=6,
-        ),
-        _graph(
-            "FID (First Input Delay)",
-            [(_quantile(0.95, "web_vitals_fid_seconds", _ENV, by="page"), "{{page}}")],
-            "ms",
-            critical=100,
-            span=6,
-        ),
-    ]
+    return _graphs(
+        *(
+            (
+                title,
+                [
+                    (
+                        _quantile(0.95, metric, _ENV, by="page", scale=" * 1000" if unit == "ms" else ""),
+                        "{{page}}",
+                    )
+                ],
+                unit,
+                critical,
+                6,
+            )
+            for title, metric, unit, critical in WEB_VITALS
+        )
+    )
 
 
 def _error_analysis() -> list[cogbuilder.Builder[Any]]:
