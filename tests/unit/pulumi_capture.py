@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 
-__all__ = ["Captured", "capture", "is_secret", "reveal"]
+__all__ = ["Captured", "capture", "child_roles", "is_secret", "reveal"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,18 @@ def capture(
 
     run()
     return mocks.resources, urns
+
+
+def child_roles(urns: dict[str, str], component: str) -> set[str]:
+    """Roles of the component's children (``<name>-<role>``), each checked to be its child."""
+    (root,) = [name for name, urn in urns.items() if urn.endswith(f"odavl:perf:{component}::{name}")]
+    roles = set()
+    for name, urn in urns.items():
+        if name != root:
+            assert f"odavl:perf:{component}$" in urn, f"{name} is not a child of {component}: {urn}"
+            assert name.startswith(f"{root}-"), f"{name} is not named {root}-<role>"
+            roles.add(name.removeprefix(f"{root}-"))
+    return roles
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"

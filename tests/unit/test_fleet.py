@@ -10,7 +10,7 @@ from components import fleet_manifests as manifests
 from components.fleet import LoadGeneratorFleet
 from loadtests.errors import TargetNotAllowedError
 from tests.unit.observability_stacks import ENVIRONMENTS, fleet_args
-from tests.unit.pulumi_capture import capture, is_secret
+from tests.unit.pulumi_capture import capture, child_roles, is_secret
 
 
 def build(environment: str = "staging", **overrides):
@@ -21,18 +21,16 @@ def build(environment: str = "staging", **overrides):
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_component_tree(environment):
     resources, urns = build(environment)
-    assert sorted(urns) == [
-        "fleet",
-        "fleet-code",
-        "fleet-config",
-        "fleet-egress-policy",
-        "fleet-ingress-policy",
-        "fleet-master-service",
-        "fleet-metrics-service",
-        "fleet-service-account",
-        "fleet-users",
-    ]
-    assert all("odavl:perf:LoadGeneratorFleet$" in urn for name, urn in urns.items() if name != "fleet")
+    assert child_roles(urns, "LoadGeneratorFleet") == {
+        "code",
+        "config",
+        "egress-policy",
+        "ingress-policy",
+        "master-service",
+        "metrics-service",
+        "service-account",
+        "users",
+    }
     users = next(r for r in resources if r.name == "fleet-users")
     assert is_secret(users.inputs["stringData"])
 

@@ -10,7 +10,7 @@ from components.grafana import GrafanaProvisioning
 from dashboards.alerts import ALERT_RULES
 from dashboards.promql import metric_names
 from tests.unit.observability_stacks import ENVIRONMENTS, grafana_args
-from tests.unit.pulumi_capture import capture, is_secret, reveal
+from tests.unit.pulumi_capture import capture, child_roles, is_secret, reveal
 
 DATASOURCE = "grafana:oss/dataSource:DataSource"
 
@@ -29,19 +29,17 @@ def by_type(resources, typ):
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_component_tree(environment):
     _, urns = build(environment)
-    assert sorted(urns) == [
-        "grafana",
-        "grafana-alert-rules",
-        "grafana-dashboard-load-testing",
-        "grafana-datasource-influxdb",
-        "grafana-datasource-loki",
-        "grafana-datasource-postgres",
-        "grafana-datasource-prometheus",
-        "grafana-folder",
-        "grafana-notification-policy",
-        "grafana-slack",
-    ]
-    assert all("odavl:perf:GrafanaProvisioning$" in urn for name, urn in urns.items() if name != "grafana")
+    assert child_roles(urns, "GrafanaProvisioning") == {
+        "alert-rules",
+        "dashboard-load-testing",
+        "datasource-influxdb",
+        "datasource-loki",
+        "datasource-postgres",
+        "datasource-prometheus",
+        "folder",
+        "notification-policy",
+        "slack",
+    }
 
 
 def test_four_datasources_carry_the_specification_settings():

@@ -12,7 +12,7 @@ from components import observability_values as values
 from components.observability import ObservabilityStack, ObservabilityStackArgs
 from dashboards.alerts import prometheus_rules_yaml
 from tests.unit.observability_stacks import CHART_VERSIONS, ENVIRONMENTS, observability_args
-from tests.unit.pulumi_capture import capture, is_secret
+from tests.unit.pulumi_capture import capture, child_roles, is_secret
 
 PROMTOOL = shutil.which("promtool")
 
@@ -24,18 +24,14 @@ def build(environment: str):
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_component_tree(environment):
     resources, urns = build(environment)
-    assert sorted(urns) == [
-        "observability",
-        "observability-grafana",
-        "observability-grafana-admin",
-        "observability-influxdb",
-        "observability-loki",
-        "observability-namespace",
-        "observability-prometheus",
-    ]
-    for name, urn in urns.items():
-        if name != "observability":
-            assert "odavl:perf:ObservabilityStack$" in urn, f"{name} is not a child: {urn}"
+    assert child_roles(urns, "ObservabilityStack") == {
+        "grafana",
+        "grafana-admin",
+        "influxdb",
+        "loki",
+        "namespace",
+        "prometheus",
+    }
     charts = {r.name: r.inputs for r in resources if r.typ == "kubernetes:helm.sh/v4:Chart"}
     assert {inputs["name"]: inputs["version"] for inputs in charts.values()} == CHART_VERSIONS
     assert all(inputs["namespace"] == f"odavl-perf-{environment}" for inputs in charts.values())
