@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from dashboards import __main__ as generator
 from dashboards.load_testing import dashboard_json
@@ -171,3 +173,8 @@ def test_unknown_variable_and_invalid_promql_are_reported():
         parse("sum(rate(x[$typo]))")
     with pytest.raises(PromQLError, match="invalid PromQL"):
         parse("sum(rate(x[5m])")
+
+
+def test_committed_json_round_trips_through_the_sdk_model(committed):
+    model = dashboard_model.Dashboard.from_json(committed)
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == committed
