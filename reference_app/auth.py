@@ -48,20 +48,24 @@ def new_api_key() -> str:
 
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthorized(
-                "the Authorization header must be 'Bearer <token>'", code="invalid_credentials"
-            )
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'", code="invalid_credentials")
+    return value.strip()
 
 
 async def authenticate(request: Request, db: Database) -> Principal:
-    """The caller, or Unauthorized when the credentials are missing, unknown or expired."""
+    """The caller, or Unauthorized when the credentials are missing, unknown or expired.
+
+    Explicit credentials win over the browser's session cookie: Authorization: Bearer, then
+    X-API-Key, then the cookie.
+    """
     token = _bearer(request)
     api_key = request.headers.get("x-api-key")
+    if token is None and not api_key:
+        token = request.cookies.get(SESSION_COOKIE)
     if token:
         if len(token) > _MAX_CREDENTIAL_LEN:
             raise Unauthorized("invalid or expired session token", code="invalid_credentials")
