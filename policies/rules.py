@@ -11,7 +11,7 @@ key); `_find` looks for each field under all its accepted names, up to three lev
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ __all__ = ["POLICIES", "PROJECT_ROOT", "plain", "stack_of"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_BASE_URL = ("base_url", "target_base_url", "targetBaseUrl", "baseUrl", "target_url", "targetUrl")
+_BASE_URL = ("target", "base_url", "target_base_url", "targetBaseUrl", "baseUrl", "target_url", "targetUrl")
 _ALLOWED_HOSTS = ("allowed_hosts", "target_allowed_hosts", "targetAllowedHosts", "allowedHosts")
 _ENVIRONMENT = ("environment",)
 _ALLOW_PRODUCTION = ("allow_production", "load_allow_production", "loadAllowProduction", "allowProduction")
@@ -77,15 +77,20 @@ def stack_of(urn: str) -> str:
     return parts[2] if len(parts) > 2 and urn.startswith("urn:pulumi:") else ""
 
 
-def _find(props: Mapping[str, Any], names: tuple[str, ...], depth: int = 3) -> tuple[bool, Any]:
-    """(found, value) for the first of `names` at the top level, else in nested mappings."""
+def _find(
+    props: Mapping[str, Any],
+    names: tuple[str, ...],
+    depth: int = 3,
+    accept: Callable[[Any], bool] = lambda _: True,
+) -> tuple[bool, Any]:
+    """(found, value) for the first of `names` (with an accepted value) at the top level, else nested."""
     for name in names:
-        if name in props:
+        if name in props and accept(props[name]):
             return True, props[name]
     if depth > 1:
         for value in props.values():
             if isinstance(value, Mapping):
-                found, nested = _find(value, names, depth - 1)
+                found, nested = _find(value, names, depth - 1, accept)
                 if found:
                     return True, nested
     return False, None
@@ -103,10 +108,12 @@ def _report_all(report_violation: ReportViolation, problems: list[str]) -> None:
 
 def validate_target_host(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    found, base_url = _find(props, _BASE_URL)
-    if not found:
-        return
-    _, allowed_hosts = _find(props, _ALLOWED_HOSTS)
+    found, base_url = _find(props, _BASE_URL, accept=lambda value: isinstance(value, str))
+    has_list, allowed_hosts = _find(props, _ALLOWED_HOSTS)
+    if not found or not (
+        has_list or (isinstance(base_url, str) and base_url.startswith(("http://", "https://")))
+    ):
+        return  # not a load-test target (e.g. a Kubernetes Service's `target` port)
     _report_all(report_violation, checks.check_target_host(base_url, allowed_hosts))
 
 
@@ -160,13 +167,20 @@ def _is_helm_managed(metadata: Any) -> bool:
 
 
 def validate_fleet_pods(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    kind = _K8S_WORKLOADS.get(args.resource_type)
-    if kind is None:
-        return
     props = plain(args.props)
-    if _is_helm_managed(props.get("metadata")):
-        return  # chart workloads are the chart's business; this policy guards the project's own fleet
-    _report_all(report_violation, checks.check_fleet_pod(kind, props.get("spec")))
+    kind = _K8S_WORKLOADS.get(args.resource_type)
+    if kind is not None:
+        if not _is_helm_managed(props.get("metadata")):  # chart workloads are the chart's business
+            _report_all(report_violation, checks.check_fleet_pod(kind, props.get("spec")))
+        return
+    # The load-test run starts its Jobs itself; it carries their manifests in `fleet`.
+    _, fleet = _find(props, ("fleet",), accept=lambda value: isinstance(value, Mapping))
+    manifests = (fleet.get("jobs") or fleet.get("manifests") or []) if isinstance(fleet, Mapping) else []
+    for manifest in manifests:
+        if isinstance(manifest, Mapping) and manifest.get("kind") in ("Job", "Pod"):
+            name = (manifest.get("metadata") or {}).get("name", "?")
+            problems = checks.check_fleet_pod(manifest["kind"], manifest.get("spec"))
+            _report_all(report_violation, [f"{manifest['kind']} {name}: {problem}" for problem in problems])
 
 
 def validate_helm_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -70,7 +70,16 @@ def test_target_host_without_allow_list_is_reported():
     assert violations("target-host-allow-listed", DYNAMIC, {"targetBaseUrl": "http://127.0.0.1:8080"})
 
 
+def test_the_load_test_run_inputs_are_judged():
+    props = {"target": "http://10.0.0.8:8080", "allowed_hosts": ["127.0.0.1"], "stages": [{"target": 5}]}
+    [message] = violations("target-host-allow-listed", DYNAMIC, props)
+    assert "'10.0.0.8'" in message
+    props["target"] = "http://127.0.0.1:8080"
+    assert violations("target-host-allow-listed", DYNAMIC, props) == []
+
+
 def test_resources_without_a_target_are_not_judged():
+    assert violations("target-host-allow-listed", DYNAMIC, {"target": 8080, "spec": {"target": "x"}}) == []
     assert violations("target-host-allow-listed", "kubernetes:core/v1:ConfigMap", {"data": {"a": "b"}}) == []
 
 
@@ -203,6 +212,21 @@ def test_unbounded_root_job_is_reported():
         "user 0",
     ):
         assert expected in text
+
+
+def test_job_manifests_carried_by_the_load_test_run_are_checked():
+    bad = {"kind": "Job", **_job(ttlSecondsAfterFinished=None)}
+    bad["metadata"]["name"] = "locust-worker"
+    props = {"fleet": {"kind": "kubernetes", "jobs": [{"kind": "Job", **_job()}, bad]}}
+    [message] = violations("fleet-pods-bounded-and-non-root", DYNAMIC, props)
+    assert message.startswith("Job locust-worker:") and "ttlSecondsAfterFinished" in message
+    assert violations("fleet-pods-bounded-and-non-root", DYNAMIC, {"fleet": {"kind": "local"}}) == []
+
+
+def test_chart_workloads_are_left_to_their_charts():
+    job = _job(activeDeadlineSeconds=None)
+    job["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "Helm"
+    assert violations("fleet-pods-bounded-and-non-root", "kubernetes:batch/v1:Job", job) == []
 
 
 def test_pod_needs_a_deadline():

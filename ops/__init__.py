@@ -1,0 +1,1 @@
+"""Operations tooling of odavl-perf: ephemeral stacks (`python -m ops.ephemeral`)."""
