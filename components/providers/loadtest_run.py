@@ -14,10 +14,14 @@ Deleting the resource deletes nothing: every run's results stay in the store as 
 (S3 expiry and local clean-up are the stores' own business).
 
 What a run does (`execute_run`, also callable without the engine): parse the thresholds, pick
-the baseline (loadtests/baseline.py), run the fleet through loadtests.runner (local processes,
-or the Kubernetes fleet through components/fleet.py) with the live abort check, evaluate the
-gate, store the judged results under `<reports>/<stack>/runs/<run_id>.json`, write the HTML
-report next to it, upload both when S3 is configured, and return the outputs.
+the baseline (loadtests/baseline.py), run the local fleet through `loadtests.runner.run_local`
+with the live abort check (`loadtests.slo.LiveAbortCheck`), evaluate the gate, store the judged
+results under `<reports>/<stack>/runs/<run_id>.json` (a rerun under the same run id replaces
+them), write the HTML report next to it (`.html`), upload both when S3 is configured, and return
+the outputs. A run that "failed" or was "interrupted" has no verdict: the create fails (so the
+next `pulumi up` tries again) after its partial results are stored. The Kubernetes fleet
+(`fleet.kind: kubernetes`) is refused with a clear error until the fleet controller
+(components/fleet_control.py) returns a results document.
 
 Secrets: `test_users` (JSON list of {"email", "password"}) and `dsn` arrive as secret inputs,
 reach the runner through its environment-only channel, and are never written into the outs;
@@ -224,37 +228,25 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
         allow_production=bool(props.get("allow_production")),
         live_check=live_check,
         log_dir=str(results_path.parent.parent / "logs" / props["run_id"]),
+        stop_timeout_s=10,  # whole seconds: Locust's --stop-timeout accepts no fraction ("10.0")
         **{key: value for key, value in optional.items() if value is not None},
     )
 
 
 def _run_fleet(config: Any, fleet: Mapping[str, Any]) -> dict[str, Any]:
-    """Run on the configured fleet; returns the results document."""
-    from loadtests.results import load_document
+    """Run on the configured fleet and return the results document."""
+    if fleet.get("kind", "local") == "kubernetes":
+        # components/fleet_control.FleetController starts and awaits the Jobs, but its outcome
+        # carries no results document yet; starting a fleet whose verdict cannot be read would
+        # spend the cluster's time for nothing.
+        raise LoadTestRunError(
+            "the Kubernetes fleet cannot report its results to LoadTestRun yet "
+            "(components/fleet_control.FleetOutcome has no results document); "
+            "run the local fleet (kubernetesEnabled: false) or use `python -m loadtests run` in the cluster"
+        )
+    from loadtests import runner
 
-    kind = fleet.get("kind", "local")
-    if kind == "kubernetes":
-        try:
-            from components import fleet as fleet_module
-        except ImportError:
-            fleet_module = None
-        runner = getattr(fleet_module, "await_fleet_run", None)
-        if runner is None:
-            raise LoadTestRunError(
-                "the Kubernetes fleet is configured but components/fleet.py provides no "
-                "await_fleet_run(fleet, config) helper; set kubernetesEnabled to false to run the local fleet"
-            )
-        outcome = runner(dict(fleet), config)
-    else:
-        from loadtests import runner
-
-        outcome = runner.run_local(config)
-    if isinstance(outcome, Mapping) and "schema_version" in outcome:
-        return dict(outcome)
-    doc = getattr(outcome, "document", None)
-    if isinstance(doc, Mapping):
-        return dict(doc)
-    return load_document(config.results_path)
+    return runner.run_local(config)
 
 
 def _write_html_report(
@@ -340,6 +332,13 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     if upload is not None:
         locations["upload"] = upload
         locations["report_uris"] = upload.get("uris") or []
+    if doc.get("status") in ("failed", "interrupted"):
+        # No verdict for a run that did not run to its end: fail the create, so the next
+        # `pulumi up` tries again; what was measured stays readable on disk.
+        raise LoadTestRunError(
+            f"the load test {doc.get('status')}: {doc.get('abort_reason') or 'no reason recorded'} "
+            f"(partial results: {locations['results_path']})"
+        )
     return run_outputs(props, judged, evaluation.to_dict(), exit_code, locations)
 
 
