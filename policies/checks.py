@@ -42,6 +42,13 @@ _PINNED_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za
 _LOCAL_CHART = re.compile(r"^(\.{1,2}/|/|file://)")
 
 
+def _whole_number(value: Any) -> bool:
+    """An int, or a float without a fraction: the engine sends every number as a double."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return float(value).is_integer()
+
+
 def _host_of(base_url: str) -> str | None:
     try:
         host = urlsplit(base_url).hostname
@@ -76,14 +83,14 @@ def check_production_guard(
         problems.append(
             f"a production load test needs loadAllowProduction set to true (found {allow_production!r})"
         )
-    if not isinstance(max_users, int) or isinstance(max_users, bool):
+    if not _whole_number(max_users):
         problems.append(f"the production user count is {max_users!r}; expected a whole number")
     elif max_users > PRODUCTION_MAX_USERS:
         problems.append(
-            f"the production load test asks for {max_users} users; at most {PRODUCTION_MAX_USERS} "
+            f"the production load test asks for {int(max_users)} users; at most {PRODUCTION_MAX_USERS} "
             "(the specified maximum capacity) are allowed"
         )
-    peaks = [t for t in stage_targets if isinstance(t, int) and t > PRODUCTION_MAX_USERS]
+    peaks = [int(t) for t in stage_targets if _whole_number(t) and t > PRODUCTION_MAX_USERS]
     if peaks:
         problems.append(
             f"a production stage targets {max(peaks)} users; at most {PRODUCTION_MAX_USERS} are allowed"
@@ -165,13 +172,13 @@ def check_fleet_pod(kind: str, spec: Any) -> list[str]:
     spec = spec if isinstance(spec, Mapping) else {}
     problems = []
     if kind == "Job":
-        if not isinstance(spec.get("ttlSecondsAfterFinished"), int):
+        if not _whole_number(spec.get("ttlSecondsAfterFinished")):
             problems.append("the Job has no ttlSecondsAfterFinished, so finished pods are never cleaned up")
         pod_spec = (spec.get("template") or {}).get("spec") or {}
     else:
         pod_spec = spec
     deadline = spec.get("activeDeadlineSeconds") or pod_spec.get("activeDeadlineSeconds")
-    if not isinstance(deadline, int) or deadline <= 0:
+    if not _whole_number(deadline) or deadline <= 0:
         problems.append(f"the {kind} has no activeDeadlineSeconds, so a stuck run is never stopped")
     pod_security = pod_spec.get("securityContext") or {}
     containers = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]

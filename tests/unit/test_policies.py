@@ -91,6 +91,16 @@ def test_production_with_flag_and_2000_users_passes():
     assert violations("production-load-guard", DYNAMIC, props, stack="rc-0a1b2c3d4e5f") == []
 
 
+def test_numbers_arrive_as_doubles_from_the_engine():
+    props = {"environment": "production", "allow_production": True, "max_users": 2000.0}
+    assert violations("production-load-guard", DYNAMIC, props) == []
+    props["max_users"] = 2001.0
+    [message] = violations("production-load-guard", DYNAMIC, props)
+    assert "asks for 2001 users" in message
+    job = _job(ttlSecondsAfterFinished=600.0, activeDeadlineSeconds=3600.0)
+    assert violations("fleet-pods-bounded-and-non-root", "kubernetes:batch/v1:Job", job) == []
+
+
 def test_production_without_flag_is_reported():
     props = {"environment": "production", "allow_production": False, "max_users": 1200}
     [message] = violations("production-load-guard", DYNAMIC, props)
