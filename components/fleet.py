@@ -41,7 +41,8 @@ class LoadGeneratorFleetArgs:
         target_namespace: alternatively/additionally, an in-cluster namespace holding the target.
         target_ports: TCP ports of the target; default is the URL's port.
         monitoring_namespace: namespace whose Prometheus may scrape the fleet's metrics port.
-        suite_config_json: the suite configuration (``loadtests.config.SuiteConfig.to_json()``).
+        suite_config_json: the suite configuration (``loadtests.config.SuiteConfig.to_json()``);
+            the fleet sets its results path and Prometheus exporter settings for the pods.
         test_users: secret Output with the JSON list of test users; None when not needed.
         code_root: project root whose ``loadtests/`` is shipped in a ConfigMap; None when the
             image already contains the code.
@@ -142,7 +143,11 @@ class LoadGeneratorFleet(pulumi.ComponentResource):
         k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=metadata("config"),
-            data={manifests.SUITE_CONFIG_KEY: args.suite_config_json},
+            data={
+                manifests.SUITE_CONFIG_KEY: pulumi.Output.from_input(args.suite_config_json).apply(
+                    lambda text: manifests.suite_config_for_kubernetes(text, spec)
+                )
+            },
             opts=child,
         )
         code_items: list[dict[str, str]] = []

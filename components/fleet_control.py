@@ -3,7 +3,9 @@
 ``FleetController`` creates the master Job, then the worker Job (deleting the master again
 if the workers cannot be created, so a failed start leaves nothing running), polls both Jobs
 until the master finishes, a Job fails or the deadline passes, and stops the fleet on a
-timeout. It talks to Kubernetes through the small ``FleetApi`` interface:
+timeout. When the master ends it reads the results document the master printed to its log
+(``FleetOutcome.results``, the same document ``loadtests.runner.run_local`` returns).
+It talks to Kubernetes through the small ``FleetApi`` interface:
 
 - ``KubernetesFleetApi``: the Kubernetes REST API over httpx (API server URL, bearer token,
   CA bundle; ``in_cluster()`` reads the pod's service account);
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
+
+from components.fleet_manifests import results_from_log
 
 __all__ = [
     "FleetApi",
@@ -62,6 +66,10 @@ class FleetApi(Protocol):
 
     def delete_job(self, namespace: str, name: str) -> None: ...
 
+    def read_job_log(self, namespace: str, name: str) -> str:
+        """The log of the Job's (first) pod; empty when there is none."""
+        ...
+
 
 def job_state(job: dict[str, Any] | None) -> JobState:
     """Interpret a Job object's status (conditions first, then pod counters)."""
@@ -90,6 +98,7 @@ class FleetOutcome:
     workers: JobState
     elapsed_s: float
     reason: str = ""
+    results: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -125,7 +134,12 @@ class FleetController:
             workers = job_state(self.api.read_job(namespace, worker_job["metadata"]["name"]))
             elapsed = self.clock() - started
             if master in ("succeeded", "failed"):
-                return FleetOutcome(master, master, workers, elapsed)
+                # A breached SLO also ends the master with a non-zero code: read the results
+                # whichever way it ended.
+                log = self.api.read_job_log(namespace, master_job["metadata"]["name"])
+                results = results_from_log(log)
+                reason = "" if results is not None else "the master printed no results document"
+                return FleetOutcome(master, master, workers, elapsed, reason, results)
             if workers == "failed" or master == "missing":
                 reason = "worker Job failed" if workers == "failed" else "master Job disappeared"
                 return FleetOutcome("failed", master, workers, elapsed, reason)
@@ -153,6 +167,7 @@ class InMemoryFleetApi:
     reads: dict[str, int] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     fail_create: set[str] = field(default_factory=set)
+    logs: dict[str, str] = field(default_factory=dict)
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> None:
         name = manifest["metadata"]["name"]
@@ -174,6 +189,9 @@ class InMemoryFleetApi:
     def delete_job(self, namespace: str, name: str) -> None:
         self.jobs.pop((namespace, name), None)
         self.deleted.append(name)
+
+    def read_job_log(self, namespace: str, name: str) -> str:
+        return self.logs.get(name, "")
 
 
 class KubernetesFleetApi:
@@ -220,3 +238,21 @@ class KubernetesFleetApi:
         )
         if response.status_code not in (200, 202, 404):
             raise FleetApiError(f"delete Job {name}: HTTP {response.status_code}")
+
+    def read_job_log(self, namespace: str, name: str) -> str:
+        pods_url = f"{self._server}/api/v1/namespaces/{namespace}/pods"
+        response = self._client.get(
+            pods_url, params={"labelSelector": f"job-name={name}"}, headers=self._headers
+        )
+        if response.status_code != 200:
+            raise FleetApiError(f"list pods of Job {name}: HTTP {response.status_code}")
+        pods = response.json().get("items") or []
+        if not pods:
+            return ""
+        pod = pods[0]["metadata"]["name"]
+        response = self._client.get(
+            f"{pods_url}/{pod}/log", params={"container": "locust"}, headers=self._headers
+        )
+        if response.status_code != 200:
+            raise FleetApiError(f"log of pod {pod}: HTTP {response.status_code}")
+        return response.text

@@ -10,6 +10,7 @@ Jobs delete themselves (``ttlSecondsAfterFinished``) and cannot outlive
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,13 +31,16 @@ __all__ = [
     "code_configmap_data",
     "fleet_labels",
     "loadtests_code_files",
+    "master_command",
     "master_job",
     "master_service",
     "metrics_service",
     "network_policies",
     "resource_names",
     "resource_names_for",
+    "results_from_log",
     "run_slug",
+    "suite_config_for_kubernetes",
     "worker_job",
 ]
 
@@ -44,6 +48,10 @@ CONFIGMAP_LIMIT_BYTES = 1_000_000  # etcd's 1 MiB object limit, minus room for m
 CODE_DIR = "/opt/odavl"
 CONFIG_DIR = "/etc/odavl"
 SUITE_CONFIG_KEY = "suite.json"
+RESULTS_PATH = "/tmp/odavl/results.json"
+# The master prints the results document after this line, so the fleet controller can read
+# it from the pod log once the Job ends (the pod's filesystem is gone by then).
+RESULTS_MARKER = "----- odavl-perf results document -----"
 USERS_KEY = "users.json"
 RUN_AS_USER = 1000  # the locust user of the upstream image
 
@@ -151,13 +159,63 @@ def code_configmap_data(files: Mapping[str, str]) -> tuple[dict[str, str], list[
     return data, items
 
 
+def suite_config_for_kubernetes(suite_config_json: str, spec: FleetSpec) -> str:
+    """The suite configuration with the pod-side settings the fleet depends on: results on
+    the pod's scratch volume, and every exporter on the metrics port of its own pod."""
+    config = json.loads(suite_config_json)
+    config["results_path"] = RESULTS_PATH
+    config["prometheus"] = {
+        **config.get("prometheus", {}),
+        "enabled": True,
+        "host": "0.0.0.0",
+        "master_port": spec.metrics_port,
+        # Each pod has its own IP, so all workers share one port number (worker-0 ... worker-N).
+        "worker_ports": [spec.metrics_port] * (spec.workers + 1),
+    }
+    return json.dumps(config, indent=2, sort_keys=True)
+
+
+def results_from_log(log: str) -> dict[str, Any] | None:
+    """The results document the master printed after ``RESULTS_MARKER``, if any."""
+    _, marker, tail = log.rpartition(RESULTS_MARKER)
+    if not marker:
+        return None
+    try:
+        document = json.loads(tail.strip())
+    except json.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def master_command(results_path: str = RESULTS_PATH) -> list[str]:
+    """Run Locust with the given args, keep its exit code, then print the results document."""
+    script = (
+        f'mkdir -p {results_path.rsplit("/", 1)[0]}; locust "$@"; code=$?; '
+        f'echo "{RESULTS_MARKER}"; cat {results_path}; exit $code'
+    )
+    return ["/bin/sh", "-c", script, "locust"]
+
+
 def _container(spec: FleetSpec, component: str, args: list[str]) -> dict[str, Any]:
+    # Indexed Jobs number their pods; the suite names workers "worker-<index>".
+    worker_id = "master" if component == "master" else "worker-$(JOB_COMPLETION_INDEX)"
     env = [
         {"name": "PYTHONPATH", "value": CODE_DIR},
         {"name": "HOME", "value": "/tmp"},
         {"name": "ODAVL_LOADTEST_CONFIG", "value": f"{CONFIG_DIR}/{SUITE_CONFIG_KEY}"},
-        {"name": "ODAVL_LOADTEST_WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
+    if component != "master":
+        env.append(
+            {
+                "name": "JOB_COMPLETION_INDEX",
+                "valueFrom": {
+                    "fieldRef": {
+                        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                    }
+                },
+            }
+        )
+    env.append({"name": "ODAVL_LOADTEST_WORKER_ID", "value": worker_id})
     if spec.users_secret:
         env.append(
             {
@@ -175,11 +233,12 @@ def _container(spec: FleetSpec, component: str, args: list[str]) -> dict[str, An
     if spec.code_from_configmap:
         mounts.append({"name": "code", "mountPath": CODE_DIR, "readOnly": True})
     resources = spec.master_resources if component == "master" else spec.worker_resources
+    command = master_command() if component == "master" else ["locust"]
     return {
         "name": "locust",
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["locust"],
+        "command": command,
         "args": args,
         "workingDir": CODE_DIR,
         "env": env,
@@ -237,6 +296,7 @@ def _job(spec: FleetSpec, component: str, parallel: int, args: list[str], items:
         "spec": {
             "parallelism": parallel,
             "completions": parallel,
+            "completionMode": "Indexed",
             # A lost load generator is reported by the master, not silently replaced mid-run.
             "backoffLimit": 0,
             "activeDeadlineSeconds": spec.active_deadline_seconds,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
 
 import pytest
 
@@ -121,3 +124,52 @@ def test_names_are_dns_labels():
     for name in names.values():
         assert len(name) <= 63
         assert name == name.lower() and name.replace("-", "").isalnum()
+
+
+def test_suite_config_gets_the_pod_side_settings():
+    spec = fleet_args("staging").spec()
+    original = {"target": "https://x", "results_path": "reports/r.json", "prometheus": {"linger_s": 5.0}}
+    config = json.loads(manifests.suite_config_for_kubernetes(json.dumps(original), spec))
+    assert config["results_path"] == manifests.RESULTS_PATH
+    assert config["target"] == "https://x"
+    prometheus = config["prometheus"]
+    assert prometheus["enabled"] is True and prometheus["host"] == "0.0.0.0"
+    assert prometheus["linger_s"] == 5.0
+    assert set(prometheus["worker_ports"]) == {spec.metrics_port}
+    assert len(prometheus["worker_ports"]) > spec.workers
+
+
+def test_workers_are_indexed_and_named_by_index():
+    spec = fleet_args("staging").spec()
+    worker = manifests.worker_job(spec)
+    assert worker["spec"]["completionMode"] == "Indexed"
+    env = {e["name"]: e for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ODAVL_LOADTEST_WORKER_ID"]["value"] == "worker-$(JOB_COMPLETION_INDEX)"
+    names = [e["name"] for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert names.index("JOB_COMPLETION_INDEX") < names.index("ODAVL_LOADTEST_WORKER_ID")
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_master_command_keeps_the_exit_code_and_prints_the_results(tmp_path, exit_code):
+    results = tmp_path / "out" / "results.json"
+    fake_locust = tmp_path / "bin" / "locust"
+    fake_locust.parent.mkdir()
+    document = '{"run_id": "r1", "args": "\'"$*"\'"}'
+    script = f"#!/bin/sh\necho \"locust $*\"\necho '{document}' > {results}\nexit {exit_code}\n"
+    fake_locust.write_text(script)
+    fake_locust.chmod(0o755)
+    result = subprocess.run(
+        [*manifests.master_command(str(results)), "--master", "--headless"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PATH": f"{fake_locust.parent}:{os.environ['PATH']}"},
+        check=False,
+    )
+    assert result.returncode == exit_code
+    assert manifests.results_from_log(result.stdout) == {"run_id": "r1", "args": "--master --headless"}
+
+
+def test_results_from_log_without_a_document():
+    assert manifests.results_from_log("locust crashed\n") is None
+    assert manifests.results_from_log(f"{manifests.RESULTS_MARKER}\ncat: no such file\n") is None

@@ -15,7 +15,7 @@ from components.fleet_control import (
     KubernetesFleetApi,
     job_state,
 )
-from components.fleet_manifests import master_job, worker_job
+from components.fleet_manifests import RESULTS_MARKER, master_job, results_from_log, worker_job
 from tests.unit.observability_stacks import fleet_args
 
 SPEC = fleet_args("staging").spec()
@@ -61,11 +61,16 @@ def test_job_state_reads_conditions_and_counters():
     )
 
 
+RESULTS = {"schema_version": "1.0", "run_id": "staging-2026-11-27.1", "status": "completed"}
+MASTER_LOG = f"starting\n{RESULTS_MARKER}\n{json.dumps(RESULTS)}\n"
+
+
 def test_run_starts_master_then_workers_and_awaits_the_master():
-    api = InMemoryFleetApi(script=finishing_after(3))
+    api = InMemoryFleetApi(script=finishing_after(3), logs={MASTER["metadata"]["name"]: MASTER_LOG})
     fleet, _ = controller(api)
     outcome = fleet.run(MASTER, WORKERS, timeout_s=600)
     assert outcome.state == "succeeded"
+    assert outcome.results == RESULTS
     assert outcome.elapsed_s == pytest.approx(10)
     assert list(api.jobs) == [
         (SPEC.namespace, MASTER["metadata"]["name"]),
@@ -74,11 +79,21 @@ def test_run_starts_master_then_workers_and_awaits_the_master():
     assert api.deleted == []  # finished Jobs clean themselves up (ttlSecondsAfterFinished)
 
 
-def test_failed_master_is_reported_and_fleet_deleted():
-    api = InMemoryFleetApi(script=finishing_after(2, master_condition="Failed"))
+def test_failed_master_is_reported_with_its_results_and_fleet_deleted():
+    # A breached SLO ends the master with a non-zero exit code; the verdict is in the results.
+    api = InMemoryFleetApi(
+        script=finishing_after(2, master_condition="Failed"), logs={MASTER["metadata"]["name"]: MASTER_LOG}
+    )
     outcome = controller(api)[0].run(MASTER, WORKERS, timeout_s=600)
     assert (outcome.state, outcome.master) == ("failed", "failed")
+    assert outcome.results == RESULTS
     assert set(api.deleted) == {MASTER["metadata"]["name"], WORKERS["metadata"]["name"]}
+
+
+def test_master_without_results_says_so():
+    outcome = controller(InMemoryFleetApi(script=finishing_after(1)))[0].run(MASTER, WORKERS, timeout_s=600)
+    assert outcome.results is None
+    assert "no results document" in outcome.reason
 
 
 def test_failed_workers_end_the_wait():
@@ -136,6 +151,20 @@ def test_kubernetes_api_speaks_the_jobs_rest_api():
     ]
     assert seen[0][2] == MASTER
     assert seen[-1][2]["propagationPolicy"] == "Background"
+
+
+def test_kubernetes_api_reads_the_log_of_the_jobs_pod():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/namespaces/ns/pods":
+            assert request.url.params["labelSelector"] == "job-name=master-job"
+            return httpx.Response(200, json={"items": [{"metadata": {"name": "master-job-x1"}}]})
+        assert request.url.path == "/api/v1/namespaces/ns/pods/master-job-x1/log"
+        assert request.url.params["container"] == "locust"
+        return httpx.Response(200, text=MASTER_LOG)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    api = KubernetesFleetApi("https://k8s.example", "t", client=client)
+    assert results_from_log(api.read_job_log("ns", "master-job")) == RESULTS
 
 
 def test_kubernetes_api_errors_are_fleet_errors():
