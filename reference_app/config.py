@@ -21,7 +21,7 @@ class AppConfig:
     pool_max_size: int = 20
     pool_max_idle_s: float = 30.0
     # How long a request waits for a connection before it answers 503.
-    pool_timeout_s: float = 0.8
+    pool_timeout_s: float = 0.5
     statement_timeout_ms: int = 5000
     session_ttl_s: int = 8 * 3600
     slow_dashboard_delay_ms: int = 1500

@@ -29,9 +29,16 @@ import psycopg
 from psycopg import sql
 
 from reference_app.schema import TABLES, apply_schema, table_checksums
-from reference_app.seed_data import SCALES, TestUser, generate
+from reference_app.seed_data import SCALES, LoadTestUser, generate
 
-__all__ = ["SeedError", "SeedReport", "seed_database", "test_user_email", "test_users"]
+__all__ = [
+    "SeedError",
+    "SeedReport",
+    "default_anchor",
+    "loadtest_user_email",
+    "loadtest_users",
+    "seed_database",
+]
 
 DEFAULT_TEST_USERS = 50
 DEFAULT_PASSWORD_ENV = "STUDIOHUB_TEST_PASSWORD"
@@ -52,13 +59,13 @@ class SeedReport:
     vacuum_seconds: float
 
 
-def test_user_email(index: int) -> str:
+def loadtest_user_email(index: int) -> str:
     """Email of the 1-based test user `index`."""
     return f"loadtest-{index}@odavl.test"
 
 
-def test_users(count: int, password: str) -> list[TestUser]:
-    return [TestUser(test_user_email(i), password) for i in range(1, count + 1)]
+def loadtest_users(count: int, password: str) -> list[LoadTestUser]:
+    return [LoadTestUser(loadtest_user_email(i), password) for i in range(1, count + 1)]
 
 
 def default_anchor() -> datetime:
@@ -130,7 +137,7 @@ def seed_database(
     scale: str,
     seed: int,
     anchor: datetime | None = None,
-    users: list[TestUser] | None = None,
+    users: list[LoadTestUser] | None = None,
     reset: bool = False,
     vacuum: bool = True,
 ) -> SeedReport:
@@ -253,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             scale=args.scale,
             seed=args.seed,
             anchor=args.anchor,
-            users=test_users(args.test_users, password),
+            users=loadtest_users(args.test_users, password),
             reset=args.reset,
             vacuum=not args.no_vacuum,
         )

@@ -22,7 +22,7 @@ from itertools import accumulate
 
 from reference_app.passwords import hash_password
 
-__all__ = ["SCALES", "Dataset", "Scale", "TestUser", "generate"]
+__all__ = ["SCALES", "Dataset", "LoadTestUser", "Scale", "generate"]
 
 NULL = "\\N"
 DAY = 86400.0
@@ -53,7 +53,7 @@ SCALES: dict[str, Scale] = {
 
 
 @dataclass(frozen=True)
-class TestUser:
+class LoadTestUser:
     email: str
     password: str = field(repr=False)
 
@@ -383,7 +383,7 @@ class Dataset:
     scale: Scale
     seed: int
     anchor: datetime
-    test_users: list[TestUser]
+    test_users: list[LoadTestUser]
     test_user_scrypt_n: int = 2**12
     rng: random.Random = field(init=False)
 
@@ -897,7 +897,7 @@ class Dataset:
 
 
 def generate(
-    scale: Scale, seed: int, anchor: datetime, test_users: list[TestUser], test_user_scrypt_n: int = 2**12
+    scale: Scale, seed: int, anchor: datetime, test_users: list[LoadTestUser], test_user_scrypt_n: int = 2**12
 ) -> Dataset:
     return Dataset(
         scale=scale, seed=seed, anchor=anchor, test_users=test_users, test_user_scrypt_n=test_user_scrypt_n
