@@ -1,0 +1,303 @@
+"""The index migration against real PostgreSQL: reruns, faults, concurrent writes, destroy.
+
+Each test gets its own clone of the small seeded database (tests/fixtures/postgres.py),
+with pg_trgm created as the DatabaseTuning component does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from components.providers.index_migration import IndexMigrationProvider
+from components.providers.index_migration_runner import (
+    MigrationFailedError,
+    PsycopgIndexDatabase,
+    RetryPolicy,
+    apply_migration,
+)
+from components.providers.index_targets import MIGRATION_FILE
+from components.providers.migration_plan import parse_migration
+from components.providers.postgres_extension import PostgresExtensionProvider
+from components.providers.postgres_readonly_role import ReadonlyRoleProvider
+
+pytestmark = pytest.mark.integration
+
+MIGRATION_SQL = MIGRATION_FILE.read_text(encoding="utf-8")
+MIGRATION = parse_migration(MIGRATION_SQL)
+FAST_RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.0)
+POLL_LIMIT = 600  # x 0.05 s: bound on waiting for another backend to reach a state
+APP_NAME = "odavl-perf index migration"
+
+
+@pytest.fixture
+def dsn(seeded_database_factory) -> str:
+    database = seeded_database_factory(scale="small", seed=42)
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    return database.dsn
+
+
+def migrate(dsn: str, **kwargs):
+    kwargs.setdefault("retry", FAST_RETRY)
+    with PsycopgIndexDatabase(dsn) as db:
+        return apply_migration(db, MIGRATION, **kwargs)
+
+
+def index_state(dsn: str) -> dict[str, tuple[int, bool]]:
+    """name -> (oid, valid) of every index whose name starts with idx_."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, c.oid, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname LIKE 'idx\\_%'"
+        ).fetchall()
+    return {name: (oid, valid) for name, oid, valid in rows}
+
+
+def wait_for_backend(conn: psycopg.Connection, condition: str, *params: object) -> int:
+    for _ in range(POLL_LIMIT):
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND " + condition,
+            (APP_NAME, *params),
+        ).fetchone()
+        if row:
+            return int(row[0])
+        threading.Event().wait(0.05)
+    raise AssertionError(f"no migration backend with {condition}")
+
+
+def test_create_outputs_statuses_without_secrets_and_a_rerun_changes_nothing(dsn):
+    provider = IndexMigrationProvider()
+    created = provider.create({"dsn": dsn, "migration_sql": MIGRATION_SQL, "schema": "public"})
+    outs = created.outs
+    assert set(outs["index_statuses"].values()) == {"created"}
+    assert outs["index_count"] == len(MIGRATION.indexes) >= 30
+    assert sorted(outs["owned_indexes"]) == sorted(MIGRATION.names)
+    assert all(seconds > 0 for seconds in outs["build_seconds"].values())
+    assert "dsn" not in outs
+    assert "password" not in repr(outs)
+    before = index_state(dsn)
+    assert all(valid for _oid, valid in before.values())
+
+    assert provider.diff(created.id, outs, {"dsn": dsn, "migration_sql": MIGRATION_SQL}).changes is False
+    rerun = migrate(dsn)
+    assert set(rerun.statuses.values()) == {"already_valid"}
+    assert not rerun.changed
+    assert index_state(dsn) == before
+
+
+def test_a_cancelled_build_leaves_an_invalid_index_that_the_next_run_rebuilds(dsn):
+    first = MIGRATION.indexes[0]
+    blocker = psycopg.connect(dsn)  # an open write transaction makes the build wait mid-way
+    blocker.execute("UPDATE insight_issues SET updated_at = updated_at WHERE id = 1")
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(dsn, lock_timeout="60s")
+        except BaseException as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            pid = wait_for_backend(admin, "wait_event_type = 'Lock' AND query LIKE %s", f"%{first.name}%")
+            assert admin.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone()[0]
+        runner.join(timeout=120)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert not runner.is_alive()
+    assert len(failure) == 1 and isinstance(failure[0], MigrationFailedError)
+    assert first.name in str(failure[0])
+    assert index_state(dsn)[first.name][1] is False  # left INVALID, as PostgreSQL does
+
+    repaired = migrate(dsn)
+    assert repaired.statuses[first.name] == "rebuilt"
+    assert all(valid for _oid, valid in index_state(dsn).values())
+    assert len(index_state(dsn)) == len(MIGRATION.indexes)
+
+
+def test_lock_timeouts_are_retried_and_the_build_completes_once_the_lock_is_free(dsn):
+    blocker = psycopg.connect(dsn)
+    blocker.execute("UPDATE insight_issues SET updated_at = updated_at WHERE id = 1")
+    waits: list[float] = []
+
+    def release_then_wait(seconds: float) -> None:
+        waits.append(seconds)
+        blocker.rollback()
+
+    try:
+        report = migrate(dsn, lock_timeout="300ms", sleep=release_then_wait)
+    finally:
+        blocker.close()
+    outcome = report.outcomes[0]
+    assert (outcome.status, outcome.attempts) == ("created", 2)
+    assert waits == [0.0]
+    assert all(valid for _oid, valid in index_state(dsn).values())
+
+
+def test_a_concurrent_writer_sees_no_error_and_loses_no_row(dsn):
+    stop = threading.Event()
+    errors: list[str] = []
+    inserted: list[int] = []
+    updated: dict[int, str] = {}
+
+    def writer() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '30s'")
+            project = conn.execute("SELECT id, org_id FROM projects ORDER BY id LIMIT 1").fetchone()
+            for i in range(100_000):
+                if stop.is_set() and i >= 200:
+                    return
+                try:
+                    row = conn.execute(
+                        "INSERT INTO insight_issues (org_id, project_id, detector, severity, status, title,"
+                        " message, file_path, line_number) VALUES (%s, %s, 'quality/complexity', 'low',"
+                        " 'open', %s, 'm', %s, 1) RETURNING id",
+                        (project[1], project[0], f"writer-{i}", f"src/writer/{i}.py"),
+                    ).fetchone()
+                    inserted.append(row[0])
+                    conn.execute(
+                        "INSERT INTO audit_logs (org_id, action, target_type) VALUES (%s, 'writer', 'test')",
+                        (project[1],),
+                    )
+                    if i % 2:
+                        target = inserted[i // 2]
+                        conn.execute(
+                            "UPDATE insight_issues SET status = 'resolved', resolved_at = now(), title = %s"
+                            " WHERE id = %s",
+                            (f"updated-{i}", target),
+                        )
+                        updated[target] = f"updated-{i}"
+                except psycopg.Error as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        report = migrate(dsn)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert errors == []
+    assert set(report.statuses.values()) == {"created"}
+    with psycopg.connect(dsn) as conn:
+        rows = dict(
+            conn.execute("SELECT id, title FROM insight_issues WHERE id = ANY(%s)", (inserted,)).fetchall()
+        )
+        assert len(rows) == len(inserted) >= 200
+        assert all(rows[row_id] == title for row_id, title in updated.items())
+        audit = conn.execute("SELECT count(*) FROM audit_logs WHERE action = 'writer'").fetchone()[0]
+        assert audit == len(inserted)
+        # Every heap row, including the writer's, is in every new B-tree index.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        btrees = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+            "WHERE c.relname LIKE 'idx\\_%' AND a.amname = 'btree'"
+        ).fetchall()
+        assert len(btrees) == len(MIGRATION.indexes) - 1  # all but the trigram GIN index
+        for (name,) in btrees:
+            conn.execute("SELECT bt_index_check(%s::regclass, true)", (name,))
+        by_index = conn.execute(
+            "SELECT count(*) FROM insight_issues WHERE file_path ILIKE '%%src/writer/%%'"
+        ).fetchone()[0]
+        assert by_index == len(inserted)
+
+
+def test_destroy_drops_exactly_the_indexes_the_stack_created(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE INDEX idx_users_email ON users (email)")  # existed before the stack
+        conn.execute("CREATE INDEX idx_unrelated ON users (display_name)")
+    provider = IndexMigrationProvider()
+    created = provider.create({"dsn": dsn, "migration_sql": MIGRATION_SQL})
+    assert created.outs["index_statuses"]["idx_users_email"] == "already_valid"
+    assert "idx_users_email" not in created.outs["owned_indexes"]
+    assert len(created.outs["owned_indexes"]) == len(MIGRATION.indexes) - 1
+
+    provider.delete(created.id, created.outs)  # only outputs: no DSN, no password
+    assert set(index_state(dsn)) == {"idx_users_email", "idx_unrelated"}
+
+
+def test_update_builds_new_indexes_and_drops_owned_ones_removed_from_the_file(dsn):
+    provider = IndexMigrationProvider()
+    created = provider.create({"dsn": dsn, "migration_sql": MIGRATION_SQL})
+    without_last = MIGRATION_SQL.replace(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_api_keys_org\n    ON api_keys (org_id);", ""
+    )
+    extended = (
+        without_last + "\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_name ON users (display_name);\n"
+    )
+    news = {"dsn": dsn, "migration_sql": extended}
+    assert provider.diff(created.id, created.outs, news).changes is True
+    updated = provider.update(created.id, created.outs, news).outs
+    assert updated["index_statuses"]["idx_users_name"] == "created"
+    assert "idx_api_keys_org" not in updated["owned_indexes"]
+    assert "idx_users_name" in updated["owned_indexes"]
+    state = index_state(dsn)
+    assert "idx_api_keys_org" not in state and "idx_users_name" in state
+
+
+def test_drifted_indexes_and_reindex_leftovers_are_repaired(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE INDEX idx_sessions_token ON sessions (user_id)")  # wrong column
+        conn.execute("CREATE INDEX idx_users_email_ccnew ON users (email)")
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_users_email_ccnew'::regclass"
+        )
+    report = migrate(dsn)
+    assert report.statuses["idx_sessions_token"] == "rebuilt"
+    assert report.leftovers_dropped == ["idx_users_email_ccnew"]
+    with psycopg.connect(dsn) as conn:
+        definition = conn.execute("SELECT pg_get_indexdef('idx_sessions_token'::regclass)").fetchone()[0]
+    assert definition.endswith("(token_hash)")
+    assert "idx_users_email_ccnew" not in index_state(dsn)
+
+
+def test_extension_and_read_only_role_providers(seeded_database_factory):
+    dsn = seeded_database_factory(scale="small", seed=42).dsn
+    extension = PostgresExtensionProvider()
+    ext = extension.create({"dsn": dsn, "name": "pg_trgm", "schema": "public"})
+    assert ext.outs["created"] is True and ext.outs["version"]
+    again = extension.create({"dsn": dsn, "name": "pg_trgm", "schema": "public"})
+    assert again.outs["created"] is False  # existed: not ours to drop
+
+    roles = ReadonlyRoleProvider()
+    password = "reader-Pa55"
+    role = roles.create({"dsn": dsn, "role": "grafana_reader", "password": password, "schema": "public"})
+    assert role.outs["created"] is True
+    assert password not in repr(role.outs)
+    reader_dsn = psycopg.conninfo.make_conninfo(dsn, user="grafana_reader", password=password)
+    with psycopg.connect(reader_dsn, autocommit=True) as reader:
+        assert reader.execute("SELECT count(*) FROM insight_issues").fetchone()[0] > 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("INSERT INTO audit_logs (org_id, action, target_type) VALUES (1, 'x', 'y')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("CREATE TABLE sneaky (id int)")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        stored = admin.execute(
+            "SELECT rolpassword, rolsuper, rolcreaterole, rolcreatedb FROM pg_authid WHERE rolname = %s",
+            ("grafana_reader",),
+        ).fetchone()
+        assert stored[0].startswith("SCRAM-SHA-256$") and password not in stored[0]
+        assert stored[1:] == (False, False, False)
+        privileges = admin.execute(
+            "SELECT DISTINCT privilege_type FROM information_schema.role_table_grants WHERE grantee = %s",
+            ("grafana_reader",),
+        ).fetchall()
+        assert privileges == [("SELECT",)]
+        admin.execute(sql.SQL("CREATE TABLE later_table (id int)"))
+    with psycopg.connect(reader_dsn) as reader:  # default privileges cover tables created later
+        assert reader.execute("SELECT count(*) FROM later_table").fetchone()[0] == 0
+
+    roles.delete(role.id, role.outs)
+    extension.delete(ext.id, ext.outs)
+    with psycopg.connect(dsn) as admin:
+        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader'").fetchone() is None
+        assert admin.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() is None
