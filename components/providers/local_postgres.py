@@ -46,16 +46,25 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [props["user"]]).fetchone()
         verb = "ALTER" if exists else "CREATE"
-        conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(props["user"]), sql.Literal(props["password"])))
+        conn.execute(
+            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(props["user"]), sql.Literal(props["password"])
+            )
+        )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [props["database"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(props["database"]), sql.Identifier(props["user"])))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(props["database"]), sql.Identifier(props["user"])
+                )
+            )
     db_dsn = server.dsn(props["database"])
     with psycopg.connect(db_dsn) as conn:
-        seeded = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_name = 'insight_issues'"
-        ).fetchone() and conn.execute("SELECT EXISTS (SELECT 1 FROM insight_issues)").fetchone()[0]
+        seeded = (
+            conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'insight_issues'"
+            ).fetchone()
+            and conn.execute("SELECT EXISTS (SELECT 1 FROM insight_issues)").fetchone()[0]
+        )
     rows: dict[str, int] = {}
     if not seeded:
         users = test_users(DEFAULT_TEST_USERS, props["test_password"])
@@ -66,10 +75,13 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
         for (table,) in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         ).fetchall():
-            conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(
-                sql.Identifier(table), sql.Identifier(props["user"])))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                    sql.Identifier(table), sql.Identifier(props["user"])
+                )
+            )
         if not rows:
-            for (table, count) in conn.execute(
+            for table, count in conn.execute(
                 "SELECT relname, n_live_tup FROM pg_stat_user_tables ORDER BY relname"
             ).fetchall():
                 rows[table] = int(count)
