@@ -68,6 +68,7 @@ EXIT_USAGE = 2
 class Analysis:
     results: dict[str, Any]
     rows: list[MetricRow]
+    evaluation: slo.Evaluation
     bottlenecks: list[Bottleneck]
     recommendations: list[Recommendation]
     indexes: list[IndexSuggestion]
@@ -75,14 +76,8 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
-        """The gate's verdict when the results carry one, else the verdict of the rows."""
-        recorded = self.results.get("verdict")
-        if recorded:
-            return str(recorded)
-        judged = [row.status for row in self.rows if row.status in ("pass", "fail")]
-        if not judged:
-            return "no-data"
-        return "fail" if "fail" in judged else "pass"
+        """The verdict the gate recorded in the results, else the evaluation's."""
+        return str(self.results.get("verdict") or self.evaluation.verdict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,7 +130,8 @@ def analyze(
     """
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
     limits = limits_of(thresholds)
-    rows = summary_rows(results, thresholds, baseline)
+    evaluation = slo.evaluate(results, thresholds, baseline)
+    rows = summary_rows(results, evaluation)
     bottlenecks = detect_bottlenecks(results, limits)
     queries: list[NamedQuery] = []
     if query_source is not None:
@@ -147,7 +143,7 @@ def analyze(
     queries.extend(statements)
     indexes = suggest_indexes(queries, existing_indexes)
     recommendations = recommend(results, bottlenecks, limits, indexes)
-    return Analysis(dict(results), rows, bottlenecks, recommendations, indexes, list(notes))
+    return Analysis(dict(results), rows, evaluation, bottlenecks, recommendations, indexes, list(notes))
 
 
 def thresholds_from_stack(stack_file: Path) -> tuple[slo.Threshold, ...]:

@@ -12,7 +12,7 @@ Units: durations in milliseconds, rates as ratios 0.0-1.0.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -251,17 +251,12 @@ _ROWS: tuple[tuple[str, str, str, str, str], ...] = (
 _SEVERITY = {"fail": 4, "warn": 3, "no-data": 2, "pass": 1, "no-baseline": 0}
 
 
-def summary_rows(
-    results: Mapping[str, Any],
-    thresholds: Sequence[slo.Threshold],
-    baseline: Mapping[str, Any] | None = None,
-) -> list[MetricRow]:
+def summary_rows(results: Mapping[str, Any], evaluation: slo.Evaluation) -> list[MetricRow]:
     """The verdict table over the run-wide metrics, each row coloured by the SLO gate's evaluation.
 
     A row with several thresholds (e.g. an absolute and a baseline-relative one) shows the
     worst outcome; a row no threshold covers is informational.
     """
-    evaluation = slo.evaluate(results, thresholds, baseline)
     outcomes: dict[tuple[str, str], list[slo.ThresholdResult]] = {}
     for outcome in evaluation.results:
         if outcome.threshold.tag is None:

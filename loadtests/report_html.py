@@ -347,8 +347,8 @@ def render_report(
 
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
     analysis = analysis or analyze(results, thresholds, baseline=baseline)
-    evaluation = slo.evaluate(results, thresholds, baseline)
-    verdict = str(results.get("verdict") or evaluation.verdict)
+    evaluation = analysis.evaluation
+    verdict = analysis.verdict
     limits = limits_of(thresholds)
     title = f"Load test {results.get('run_id')} - {verdict.upper()}"
     return (

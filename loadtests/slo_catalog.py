@@ -28,6 +28,7 @@ __all__ = [
     "OPTIMISATION_TARGETS",
     "RESPONSE_TIME_SLOS",
     "SLO_WINDOW_DAYS",
+    "SPEC_FID_THRESHOLD",
     "WEB_VITALS",
     "AvailabilitySlo",
     "BurnRateWindow",
@@ -63,7 +64,9 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-# The specification's eight critical thresholds (eleven expressions over eight metrics).
+# The gate's default thresholds: the specification's eight critical thresholds, with INP in
+# place of FID (INP replaced FID as a Core Web Vital in March 2024). Pulumi.yaml repeats them
+# as the default of `odavl-perf:sloThresholds`; a test keeps the two equal.
 DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("http_req_duration", "p(95)", "<", 500),
     Threshold("http_req_duration", "p(99)", "<", 1000),
@@ -74,9 +77,12 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("time_to_first_byte", "p(99)", "<", 400),
     Threshold("web_vitals_lcp", "p(95)", "<", 2500),
     Threshold("web_vitals_cls", "p(95)", "<", 0.1),
-    Threshold("web_vitals_fid", "p(95)", "<", 100),
+    Threshold("web_vitals_inp", "p(95)", "<", 200),
     Threshold("checks", "rate", ">", 0.95),
 )
+
+# The specification's FID threshold, reported (not gated) for pages that still measure FID.
+SPEC_FID_THRESHOLD = Threshold("web_vitals_fid", "p(95)", "<", 100)
 
 
 def threshold_lines(thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS) -> list[str]:
@@ -269,20 +275,22 @@ class EndpointSlo:
     target_p95_ms: float
 
 
+# Endpoint names as the load-test suite reports them (path parameters as `:id`); every one is a
+# route of the reference app (a test checks).
 ENDPOINT_SLOS: tuple[EndpointSlo, ...] = (
     EndpointSlo("GET /api/insight/issues", "Insight", 245, 300),
-    EndpointSlo("GET /api/insight/issues/{id}", "Insight", 120, 200),
+    EndpointSlo("GET /api/insight/issues/:id", "Insight", 120, 200),
     EndpointSlo("GET /api/insight/issues/search", "Insight", 280, 400),
-    EndpointSlo("GET /api/insight/stats", "Insight", 210, 300),
+    EndpointSlo("GET /api/insight/issues/unresolved", "Insight", 210, 300),
     EndpointSlo("GET /api/autopilot/runs", "Autopilot", 350, 400),
-    EndpointSlo("GET /api/autopilot/runs/{id}", "Autopilot", 150, 200),
+    EndpointSlo("GET /api/autopilot/runs/:id", "Autopilot", 90, 150),
     EndpointSlo("POST /api/autopilot/runs", "Autopilot", 300, 400),
-    EndpointSlo("GET /api/autopilot/runs/{id}/status", "Autopilot", 90, 150),
+    EndpointSlo("GET /api/autopilot/runs/by-status", "Autopilot", 250, 350),
     EndpointSlo("GET /api/guardian/tests", "Guardian", 290, 400),
-    EndpointSlo("GET /api/guardian/tests/{id}", "Guardian", 130, 200),
-    EndpointSlo("GET /api/guardian/results", "Guardian", 260, 400),
-    EndpointSlo("GET /api/analytics/overview", "Analytics", 380, 500),
-    EndpointSlo("GET /api/analytics/trends", "Analytics", 420, 500),
+    EndpointSlo("GET /api/guardian/tests/by-url", "Guardian", 180, 250),
+    EndpointSlo("GET /api/guardian/tests/by-status", "Guardian", 260, 400),
+    EndpointSlo("GET /api/analytics/timeseries", "Analytics", 420, 500),
+    EndpointSlo("GET /api/analytics/timeseries/by-project", "Analytics", 380, 500),
 )
 
 

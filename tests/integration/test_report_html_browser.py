@@ -105,7 +105,7 @@ def test_endpoint_table_sorts_when_a_header_is_clicked(browser, tmp_path):
         first_cell = page.locator("#endpoints tbody tr:first-child td:first-child")
         assert first_cell.inner_text() == "GET /api/analytics/timeseries"  # sorted by name on render
         page.locator("#endpoints th", has_text="P95 ms").first.click()
-        assert first_cell.inner_text() == "GET /static/app.js"  # lowest P95 first
+        assert first_cell.inner_text() == "GET /static/js/app.js"  # lowest P95 first
         page.locator("#endpoints th", has_text="P95 ms").first.click()
         assert first_cell.inner_text() == "GET /api/analytics/timeseries"  # highest P95 first
         assert problems == []

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.analysis import analyze, main, thresholds_from_stack
+from loadtests.analysis import analyze, main, project_migration_indexes, thresholds_from_stack
 from loadtests.analysis_model import (
     ResultsFileError,
     ThresholdError,
     load_results,
     parse_thresholds,
 )
-from loadtests.analysis_queries import endpoint_query_source, path_words
+from loadtests.analysis_queries import (
+    endpoint_key,
+    endpoint_query_source,
+    path_words,
+    reference_app_query_source,
+    route_queries,
+)
 from loadtests.analysis_recommend import is_static_endpoint
 from loadtests.results import validate_document
 from loadtests.slo_catalog import threshold_lines
@@ -44,7 +50,7 @@ EXPECTED: dict[str, tuple[set[tuple[str, str]], set[str]]] = {
         {"database.query-plans", "monitoring.slow-queries"},
     ),
     "fail_slow_ttfb": (
-        {("slow_ttfb", "GET /static/app.js")},
+        {("slow_ttfb", "GET /static/js/app.js")},
         {"cdn.static-assets", "monitoring.latency-alerts"},
     ),
 }
@@ -91,7 +97,7 @@ def test_configured_thresholds_move_the_bottleneck_limits():
     found = {(item.category, item.endpoint) for item in analyze(fixture("pass"), thresholds).bottlenecks}
     # every API endpoint of the passing run has a P95 between 200 and 300 ms; static assets do not
     assert ("high_p95", "GET /api/insight/issues") in found
-    assert ("high_p95", "GET /static/app.js") not in found
+    assert ("high_p95", "GET /static/js/app.js") not in found
     assert {category for category, _ in found} == {"high_p95"}
 
 
@@ -137,14 +143,41 @@ def test_results_without_endpoints_are_judged_as_a_whole():
 
 
 def test_slow_database_endpoint_gets_index_suggestions_from_its_queries():
-    source = endpoint_query_source(ALL_QUERIES)
-    analysis = analyze(fixture("fail_slow_database"), query_source=source)
-    names = {index.name for index in analysis.indexes}
-    assert "idx_insight_issues_org_id_created_at" in names
-    assert "idx_insight_issues_file_path_trgm" in names
-    assert all(index.table == "insight_issues" for index in analysis.indexes)
+    source = reference_app_query_source()
+    assert source is not None
+    existing = project_migration_indexes()
+    analysis = analyze(fixture("fail_slow_database"), query_source=source, existing_indexes=existing)
+    # the app serves GET /api/insight/issues with INSIGHT_ISSUES_RECENT_BY_ORG only
+    assert [(index.name, index.queries) for index in analysis.indexes] == [
+        ("idx_insight_issues_org_id_created_at", ("INSIGHT_ISSUES_RECENT_BY_ORG",))
+    ]
+    assert analysis.indexes[0].covered_by == "idx_insight_issues_org_created"
     (plans,) = [item for item in analysis.recommendations if item.key == "database.query-plans"]
-    assert any("idx_insight_issues_org_id_created_at" in action for action in plans.actions)
+    assert any("idx_insight_issues_org_created" in action for action in plans.actions)
+    without_migration = analyze(fixture("fail_slow_database"), query_source=source)
+    (plans,) = [item for item in without_migration.recommendations if item.key == "database.query-plans"]
+    assert any(
+        "Create the suggested indexes: idx_insight_issues_org_id_created_at" in a for a in plans.actions
+    )
+
+
+def test_route_mapping_follows_the_reference_apps_handlers():
+    source = reference_app_query_source()
+    assert [q.name for q in source("GET /api/insight/issues/:id")] == ["INSIGHT_ISSUE_DETAIL"]
+    assert [q.name for q in source("GET /api/autopilot/runs/{run_id}")] == ["AUTOPILOT_RUN_STATUS"]
+    assert "AUTH_USER_BY_EMAIL" in [q.name for q in source("POST /api/auth/login")]
+    assert source("GET /static/js/app.js") == []
+
+
+def test_route_queries_reads_handler_sources():
+    def handler():
+        return (queries.A_QUERY, queries.B_QUERY, queries.A_QUERY)  # noqa: F821
+
+    class Route:
+        path, endpoint, methods = "/x/{item_id}", handler, {"GET", "HEAD"}
+
+    assert route_queries([Route()]) == {"GET /x/{}": ["A_QUERY", "B_QUERY"]}
+    assert endpoint_key("GET /x/:id") == endpoint_key("GET /x/{item_id}") == "GET /x/{}"
 
 
 def test_passing_run_suggests_no_indexes():
@@ -161,7 +194,7 @@ def test_path_words_and_query_matching():
 
 
 def test_static_endpoint_detection():
-    assert is_static_endpoint("GET /static/app.js")
+    assert is_static_endpoint("GET /static/js/app.js")
     assert is_static_endpoint("GET /assets/logo.svg?v=3")
     assert not is_static_endpoint("GET /api/insight/issues")
 

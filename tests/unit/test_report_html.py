@@ -56,7 +56,7 @@ def test_report_sections_and_verdict():
 def test_untrusted_names_are_escaped():
     results = fixture("pass")
     results["run_id"] = "<script>alert(1)</script>"
-    results["endpoints"]["GET /x?<img src=x onerror=alert(1)>"] = results["endpoints"]["GET /static/app.js"]
+    results["endpoints"]["GET /x?<img src=x onerror=alert(1)>"] = results["endpoints"]["GET /static/js/app.js"]
     html = render_report(results)
     assert "<script>alert(1)</script>" not in html
     assert "<img src=x" not in html
@@ -87,7 +87,7 @@ def test_comparison_with_baseline():
     assert rows["Throughput"].change == "same"
     endpoint_rows = {row.label: row.change for row in compare_endpoints(current, baseline)}
     assert endpoint_rows["GET /api/insight/issues"] == "worse"
-    assert endpoint_rows["GET /static/app.js"] == "same"
+    assert endpoint_rows["GET /static/js/app.js"] == "same"
     baseline["profile"]["max_users"] = 1200
     assert not comparable(current, baseline)
     assert "another profile" in render_report(current, baseline=baseline)
