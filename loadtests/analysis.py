@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +49,6 @@ __all__ = [
     "Analysis",
     "add_parser",
     "analyze",
-    "main",
     "run_analyze",
     "thresholds_from_args",
     "thresholds_from_stack",
@@ -180,7 +178,7 @@ def threshold_lines_of(value: Any, where: str) -> list[str]:
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `analyze` (and `report`, the HTML report) on the `python -m loadtests` parser."""
+    """Register `analyze` on the `python -m loadtests` parser (`report` lives in loadtests/report_html.py)."""
     parser = subparsers.add_parser(
         "analyze",
         help="analyse a results file: SLO table, bottlenecks, recommendations, index suggestions",
@@ -207,9 +205,6 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-export", action="store_true", help="do not write the text report")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the analysis as JSON")
     parser.set_defaults(handler=run_analyze)
-    from loadtests.report_html import add_parser as add_report_parser
-
-    add_report_parser(subparsers)
 
 
 def _statements(dsn_env: str | None, limits: Sequence[Limit], notes: list[str]) -> list[NamedQuery]:
@@ -282,14 +277,3 @@ def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int
         console.print(f"[bold red]error:[/] cannot write the report: {error.strerror} ({error.filename})")
         return EXIT_USAGE
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from loadtests.analysis import main
+from loadtests.__main__ import main
 from loadtests.index_suggestions import StatementsUnavailable, pg_stat_statements_queries, suggest_indexes
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.analysis import main
+from loadtests.__main__ import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.analysis import analyze, main, project_migration_indexes, thresholds_from_stack
+from loadtests.__main__ import main
+from loadtests.analysis import analyze, project_migration_indexes, thresholds_from_stack
 from loadtests.analysis_model import (
     ResultsFileError,
     ThresholdError,
