@@ -101,6 +101,7 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         """Create the cluster if needed and start it; waits until it accepts connections."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._check_reachable()
         self._chown(self.base_dir)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
@@ -227,6 +228,26 @@ class PostgresServer:
                 f"{(result.stderr or result.stdout).strip()}\n{log_tail}".rstrip()
             )
         return result
+
+    def _check_reachable(self) -> None:
+        """The server user must be able to walk down to base_dir; say so plainly if not."""
+        if not self._run_as:
+            return
+        entry = pwd.getpwnam(self._run_as)
+        for parent in reversed(self.base_dir.resolve().parents):
+            info = parent.stat()
+            if info.st_uid == entry.pw_uid:
+                bit = 0o100
+            elif info.st_gid == entry.pw_gid:
+                bit = 0o010
+            else:
+                bit = 0o001
+            if not info.st_mode & bit:
+                raise PostgresError(
+                    f"the {self._run_as} OS user cannot enter {parent} (mode {oct(info.st_mode & 0o777)}); "
+                    f"put the cluster elsewhere (e.g. under {tempfile.gettempdir()})"
+                    f" or run chmod o+x {parent}"
+                )
 
     def _chown(self, path: Path) -> None:
         if self._run_as:
