@@ -28,12 +28,12 @@ from loadtests.analysis_model import (
     limit_for,
     limits_of,
     load_results,
-    parse_thresholds,
     summary_rows,
 )
 from loadtests.analysis_queries import reference_app_query_source
 from loadtests.analysis_recommend import Recommendation, recommend
 from loadtests.analysis_text import export_text, render, report_path
+from loadtests.errors import LoadTestError
 from loadtests.index_suggestions import (
     ExistingIndex,
     IndexSuggestion,
@@ -48,10 +48,10 @@ from loadtests.index_suggestions import (
 __all__ = [
     "Analysis",
     "add_parser",
+    "add_threshold_options",
     "analyze",
     "run_analyze",
     "thresholds_from_args",
-    "thresholds_from_stack",
 ]
 
 # Endpoints in these categories are "slow": their queries are the candidates for indexes.
@@ -144,39 +144,6 @@ def analyze(
     return Analysis(dict(results), rows, evaluation, bottlenecks, recommendations, indexes, list(notes))
 
 
-def thresholds_from_stack(stack_file: Path) -> tuple[slo.Threshold, ...]:
-    """The thresholds a stack configures under `odavl-perf:sloThresholds` (a list of lines)."""
-    import yaml
-
-    try:
-        document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise AnalysisError(f"stack file {stack_file} does not exist") from None
-    except yaml.YAMLError as error:
-        raise AnalysisError(f"stack file {stack_file} is not YAML: {error}") from None
-    value = (document.get("config") or {}).get(STACK_THRESHOLDS_KEY)
-    if value is None:
-        raise AnalysisError(f"stack file {stack_file} has no {STACK_THRESHOLDS_KEY}")
-    where = f"{stack_file}: {STACK_THRESHOLDS_KEY}"
-    return parse_thresholds(threshold_lines_of(value, where), where)
-
-
-def threshold_lines_of(value: Any, where: str) -> list[str]:
-    """A config value holding threshold lines: a YAML list, a JSON list in a string, or lines of text."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise AnalysisError(f"{where}: not a JSON list of threshold lines ({error.msg})") from None
-        else:
-            return [line.strip() for line in text.splitlines() if line.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return value
-    raise AnalysisError(f"{where}: expected a list of threshold lines such as 'http_req_duration: p(95)<500'")
-
-
 def add_parser(subparsers: Any) -> None:
     """Register `analyze` on the `python -m loadtests` parser (`report` lives in loadtests/report_html.py)."""
     parser = subparsers.add_parser(
@@ -185,14 +152,7 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     parser.add_argument("results", type=Path, help="results JSON written by a run")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--threshold",
-        action="append",
-        metavar="LINE",
-        help="an SLO threshold line (repeatable), e.g. 'http_req_duration: p(95)<500'",
-    )
-    source.add_argument("--stack-file", type=Path, help="read the thresholds from this Pulumi.<stack>.yaml")
+    add_threshold_options(parser)
     parser.add_argument(
         "--dsn-env",
         metavar="VAR",
@@ -240,20 +200,40 @@ def project_migration_indexes() -> list[ExistingIndex]:
         return []
 
 
-def thresholds_from_args(args: argparse.Namespace) -> tuple[slo.Threshold, ...]:
-    """`--threshold` lines, else `--stack-file`'s thresholds, else the catalog's defaults."""
-    if getattr(args, "threshold", None):
-        return parse_thresholds(args.threshold, "--threshold")
-    if getattr(args, "stack_file", None):
-        return thresholds_from_stack(args.stack_file)
-    return default_thresholds()
+def thresholds_from_args(args: argparse.Namespace, results: Mapping[str, Any]) -> tuple[slo.Threshold, ...]:
+    """The thresholds the gate would use: `--threshold`, `--thresholds-file`, `--stack-file`, the
+    lines the results record, else the catalog's defaults (see loadtests/verdict_cli.py)."""
+    from loadtests.verdict_cli import thresholds_for
+
+    for option in ("threshold", "thresholds_file", "stack_file"):
+        if not hasattr(args, option):
+            setattr(args, option, None)
+    try:
+        return thresholds_for(args, results)
+    except (LoadTestError, slo.SloError) as error:
+        raise AnalysisError(str(error)) from None
+
+
+def add_threshold_options(parser: argparse.ArgumentParser) -> None:
+    """The gate's threshold options, shared by `analyze` and `report`."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--threshold",
+        action="append",
+        metavar="LINE",
+        help="an SLO threshold line (repeatable), e.g. 'http_req_duration: p(95)<500'",
+    )
+    source.add_argument("--thresholds-file", type=Path, metavar="FILE", help="one threshold line per metric")
+    source.add_argument(
+        "--stack-file", type=Path, metavar="FILE", help=f"a Pulumi.<stack>.yaml with {STACK_THRESHOLDS_KEY}"
+    )
 
 
 def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int:
     console = console or Console()
     try:
         results = load_results(args.results)
-        thresholds = thresholds_from_args(args)
+        thresholds = thresholds_from_args(args, results)
         notes: list[str] = []
         statements = _statements(args.dsn_env, limits_of(thresholds), notes)
         analysis = analyze(

@@ -377,6 +377,7 @@ def render_report(
 
 
 def add_parser(subparsers: Any) -> None:
+
     parser = subparsers.add_parser(
         "report",
         help="write the self-contained HTML report of a results file",
@@ -406,7 +407,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         results = load_results(args.results)
         baseline = load_results(args.baseline) if args.baseline else None
-        thresholds = thresholds_from_args(args)
+        thresholds = thresholds_from_args(args, results)
         analysis = analyze(
             results,
             thresholds,

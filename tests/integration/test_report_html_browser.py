@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 
 from loadtests.__main__ import main
+from loadtests.browser_driver import CHROMIUM_ARGS
+from loadtests.browser_driver import DEFAULT_CHROMIUM as CHROMIUM
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +26,7 @@ def browser(tmp_path_factory):
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=["--headless", *CHROMIUM_ARGS],
             headless=True,
             viewport={"width": 1280, "height": 900},
             timeout=60_000,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.__main__ import main
-from loadtests.analysis import analyze, project_migration_indexes, thresholds_from_stack
+from loadtests.analysis import analyze, project_migration_indexes
 from loadtests.analysis_model import (
     ResultsFileError,
     ThresholdError,
@@ -224,17 +224,35 @@ def test_unreadable_threshold_line_names_line_and_form():
     assert "--threshold line 2" in str(caught.value)
 
 
-def test_thresholds_from_stack_file(tmp_path):
+def test_cli_reads_thresholds_from_a_stack_file(tmp_path):
     stack = tmp_path / "Pulumi.test.yaml"
-    stack.write_text(
-        "config:\n  odavl-perf:sloThresholds:\n"
-        "    - 'http_req_duration: p(95)<300'\n    - 'checks: rate>0.9'\n"
+    stack.write_text("config:\n  odavl-perf:sloThresholds:\n    - 'db_query_duration: p(95)<30'\n")
+    out = tmp_path / "analysis.json"
+    code = main(
+        [
+            "analyze",
+            str(FIXTURES / "pass.json"),
+            "--no-export",
+            "--stack-file",
+            str(stack),
+            "--json",
+            str(out),
+        ]
     )
-    thresholds = thresholds_from_stack(stack)
-    assert [t.key for t in thresholds] == ["http_req_duration: p(95)<300", "checks: rate>0.9"]
-    stack.write_text("config: {}\n")
-    with pytest.raises(Exception, match="has no odavl-perf:sloThresholds"):
-        thresholds_from_stack(stack)
+    assert code == 0
+    exported = json.loads(out.read_text())
+    assert {item["category"] for item in exported["bottlenecks"]} == {"slow_database"}
+    # the five endpoints whose DB P95 is 30 ms or more (login: 12 ms; the static asset has no queries)
+    assert len(exported["bottlenecks"]) == 5
+
+
+def test_cli_reports_a_bad_stack_file_without_a_traceback(tmp_path, capsys):
+    stack = tmp_path / "Pulumi.test.yaml"
+    stack.write_text("config:\n  odavl-perf:sloThresholds:\n    - 'latency under 500'\n")
+    code = main(["analyze", str(FIXTURES / "pass.json"), "--no-export", "--stack-file", str(stack)])
+    output = " ".join(capsys.readouterr().out.split())
+    assert code == 2
+    assert "sloThresholds line 1" in output and "Traceback" not in output
 
 
 def test_cli_writes_a_timestamped_text_report_and_json(tmp_path, capsys):
