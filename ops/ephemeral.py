@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,7 @@ __all__ = [
     "ephemeral_name",
     "is_ephemeral",
     "main",
+    "pulumi_command",
 ]
 
 CREATED_AT_TAG = "odavl:ephemeral-created-at"
@@ -241,10 +243,11 @@ class EphemeralStacks:
             try:
                 self.log(f"destroying {name} (attempt {attempt})")
                 stack.destroy(on_output=self.log, color="never")
-                self.workspace.remove_stack(name)
+                # --remove-backups: a file backend otherwise keeps the stack's checkpoints.
+                self._cli(["stack", "rm", "--yes", "--remove-backups", "--stack", name])
                 self.log(f"removed {name}")
                 return
-            except auto.errors.CommandError as exc:
+            except (auto.errors.CommandError, EphemeralError) as exc:
                 problem = _last_lines(str(exc))
                 # An interrupted update can leave creates pending, which blocks destroy.
                 with contextlib.suppress(auto.errors.CommandError):
@@ -328,12 +331,22 @@ def _secrets_from_env(values: Sequence[str]) -> dict[str, str]:
     return secrets
 
 
+def pulumi_command() -> auto.PulumiCommand:
+    """The `pulumi` on PATH, else the one scripts/setup.sh installs into ~/.pulumi/bin."""
+    if shutil.which("pulumi"):
+        return auto.PulumiCommand()
+    root = Path.home() / ".pulumi"
+    if (root / "bin" / "pulumi").is_file():
+        return auto.PulumiCommand(root=str(root))
+    raise EphemeralConfigError("the pulumi CLI is neither on PATH nor in ~/.pulumi/bin; run scripts/setup.sh")
+
+
 def _workspace(work_dir: Path) -> auto.LocalWorkspace:
     if not (work_dir / "Pulumi.yaml").is_file():
         raise EphemeralConfigError(
             f"{work_dir} has no Pulumi.yaml; expected the project directory (--work-dir)"
         )
-    return auto.LocalWorkspace(work_dir=str(work_dir.resolve()))
+    return auto.LocalWorkspace(work_dir=str(work_dir.resolve()), pulumi_command=pulumi_command())
 
 
 def _parser() -> argparse.ArgumentParser:
