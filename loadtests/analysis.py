@@ -19,6 +19,7 @@ from rich.console import Console
 
 from loadtests import slo
 from loadtests.analysis_bottlenecks import Bottleneck, detect_bottlenecks
+from loadtests.analysis_budget import BudgetBurn, budget_burns
 from loadtests.analysis_model import (
     AnalysisError,
     Limit,
@@ -70,6 +71,7 @@ class Analysis:
     bottlenecks: list[Bottleneck]
     recommendations: list[Recommendation]
     indexes: list[IndexSuggestion]
+    budgets: list[BudgetBurn] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -104,6 +106,17 @@ class Analysis:
                     "covered_by": index.covered_by,
                 }
                 for index in self.indexes
+            ],
+            "error_budgets": [
+                {
+                    "slo": burn.slo,
+                    "objective": burn.objective,
+                    "failed": burn.failed,
+                    "requests": burn.requests,
+                    "burn_rate": round(burn.burn_rate, 4),
+                    "alert": burn.alert,
+                }
+                for burn in self.budgets
             ],
             "notes": list(self.notes),
         }
@@ -141,7 +154,16 @@ def analyze(
     queries.extend(statements)
     indexes = suggest_indexes(queries, existing_indexes)
     recommendations = recommend(results, bottlenecks, limits, indexes)
-    return Analysis(dict(results), rows, evaluation, bottlenecks, recommendations, indexes, list(notes))
+    return Analysis(
+        dict(results),
+        rows,
+        evaluation,
+        bottlenecks,
+        recommendations,
+        indexes,
+        budget_burns(results),
+        list(notes),
+    )
 
 
 def add_parser(subparsers: Any) -> None:

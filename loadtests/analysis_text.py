@@ -87,6 +87,26 @@ def _bottleneck_table(analysis: Analysis) -> Table | Text:
     return table
 
 
+def _budgets(analysis: Analysis) -> Table | Text:
+    if not analysis.budgets:
+        return Text("Error budgets: no requests to measure.", style="grey62")
+    table = Table(title="Error budget burn during the run", title_justify="left")
+    for column in ("SLO", "Objective", "Failed", "Burn rate", "Would trigger", "Budget lasts"):
+        table.add_column(column, justify="left" if column in ("SLO", "Would trigger") else "right")
+    for burn in analysis.budgets:
+        style = "red" if burn.alert.startswith("page") else "yellow" if burn.alert != "none" else "green"
+        lasts = "-" if burn.budget_lasts_days is None else f"{burn.budget_lasts_days:,.1f} days"
+        table.add_row(
+            burn.slo,
+            f"{burn.objective * 100:g} %",
+            f"{burn.failed:,} / {burn.requests:,}",
+            Text(f"{burn.burn_rate:.2f}x", style=style),
+            Text(burn.alert, style=style),
+            lasts,
+        )
+    return table
+
+
 def _recommendations(analysis: Analysis) -> Group:
     parts: list[Text] = [Text("Recommendations", style="bold underline")]
     if not analysis.recommendations:
@@ -114,6 +134,7 @@ def _sections(analysis: Analysis) -> Iterable[object]:
     yield _header(analysis)
     yield _verdict_table(analysis)
     yield _bottleneck_table(analysis)
+    yield _budgets(analysis)
     yield _recommendations(analysis)
     yield _indexes(analysis)
 

@@ -267,6 +267,30 @@ def _bottlenecks(analysis: Any) -> str:
     )
 
 
+def _budgets(analysis: Any) -> str:
+    if not analysis.budgets:
+        return '<p class="muted">No requests to measure the error budgets with.</p>'
+    rows = []
+    for burn in analysis.budgets:
+        css = "fail" if burn.alert.startswith("page") else "warn" if burn.alert != "none" else "pass"
+        lasts = "-" if burn.budget_lasts_days is None else f"{burn.budget_lasts_days:,.1f} days"
+        rows.append(
+            "<tr>"
+            + _cell(burn.slo)
+            + _cell(f"{burn.objective * 100:g} %", "num")
+            + _cell(f"{burn.failed:,} / {burn.requests:,}", "num")
+            + _cell(f"{burn.burn_rate:.2f}x", f"num {css}", burn.burn_rate)
+            + _cell(burn.alert, css)
+            + _cell(lasts, "num")
+            + "</tr>"
+        )
+    return (
+        '<table id="budgets"><thead><tr><th>SLO</th><th>Objective</th><th>Failed</th><th>Burn rate</th>'
+        "<th>Would trigger</th><th>30-day budget lasts</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _recommendations(analysis: Any) -> str:
     if not analysis.recommendations:
         return '<p class="muted">No recommendations: no measurement calls for a change.</p>'
@@ -366,6 +390,7 @@ def render_report(
         + f'<section id="charts-section"><h2>Over time</h2>{_charts(results, limits)}</section>'
         + f'<section id="endpoints-section"><h2>Endpoints</h2>{_endpoints_table(results, analysis)}</section>'
         + f'<section id="bottlenecks-section"><h2>Bottlenecks</h2>{_bottlenecks(analysis)}</section>'
+        + f'<section id="budgets-section"><h2>Error budgets</h2>{_budgets(analysis)}</section>'
         + '<section id="recommendations-section"><h2>Recommendations</h2>'
         + f"{_recommendations(analysis)}</section>"
         + f'<section id="indexes-section"><h2>Suggested indexes</h2>{_indexes(analysis)}</section>'

@@ -64,11 +64,14 @@ def test_failing_run_with_baseline_renders_every_section(browser, tmp_path):
             "Over time",
             "Endpoints",
             "Bottlenecks",
+            "Error budgets",
             "Recommendations",
             "Suggested indexes",
+            "Compared with the baseline",
         ):
             assert page.get_by_role("heading", name=section, exact=True).is_visible()
         assert page.locator("#thresholds tbody tr").count() == 11
+        assert page.locator("#budgets tbody tr").count() == 2
         assert page.locator("#thresholds td.fail").inner_text() == "FAIL"
         charts = page.locator("svg.chart")
         assert charts.count() == 5
