@@ -312,3 +312,21 @@ def test_analysis_does_not_modify_the_results_document():
     before = copy.deepcopy(results)
     analyze(results)
     assert results == before
+
+
+def test_console_colours_pass_green_and_fail_red():
+    import io
+
+    from rich.console import Console
+
+    from loadtests.analysis_text import render
+
+    buffer = io.StringIO()
+    render(
+        analyze(fixture("fail_slow_database")),
+        Console(file=buffer, force_terminal=True, color_system="standard", width=200),
+    )
+    output = buffer.getvalue()
+    assert "\x1b[1;31mFAIL" in output  # Query P99 breaks its SLO
+    assert "\x1b[1;32mPASS" in output
+    assert re.search(r"\x1b\[1;31m *259.0 ms", output)  # the failing value itself is red
