@@ -771,8 +771,9 @@ def apply_evaluation(results_doc: Mapping[str, Any], evaluation: Evaluation) -> 
 class LiveAbortCheck:
     """Judges the abortOnFail thresholds on the merged live statistics during a run.
 
-    The runner calls it every few seconds with a snapshot shaped like the results document
-    (at least its "metrics", "endpoints", "groups" sections) and the seconds since the start.
+    The runner calls it every few seconds (`RunConfig.live_check`) with a snapshot shaped like
+    the results document (status "running"; its "metrics", "endpoints", "groups" sections and
+    `duration_s`, the seconds since the start, are read).
     It returns None while the run may go on, or the abort reason (a sentence naming the
     threshold key, its value and bound) once such a threshold fails with its delayAbortEval
     passed. Missing data never aborts: early in a run there are simply no samples yet.
@@ -787,7 +788,10 @@ class LiveAbortCheck:
     def active(self) -> bool:
         return bool(self.thresholds)
 
-    def __call__(self, snapshot: Mapping[str, Any], elapsed_s: float) -> str | None:
+    def __call__(self, snapshot: Mapping[str, Any], elapsed_s: float | None = None) -> str | None:
+        """`elapsed_s` defaults to the snapshot's `duration_s` (seconds since the run started)."""
+        if elapsed_s is None:
+            elapsed_s = float(snapshot.get("duration_s") or 0.0)
         if self.reason is not None:
             return self.reason
         for threshold in self.thresholds:

@@ -386,5 +386,12 @@ def test_live_check_ignores_non_abort_thresholds_and_missing_data() -> None:
     assert check(results({"checks": rate(90, 10)}), elapsed_s=62.0) is not None
 
 
+def test_live_check_reads_elapsed_time_from_the_snapshot() -> None:
+    check = slo.LiveAbortCheck(slo.parse_thresholds(["checks: rate>0.9 abortOnFail delayAbortEval=10s"]))
+    snapshot = results({"checks": rate(10, 90)}, status="running")
+    assert check(snapshot | {"duration_s": 9.5}) is None
+    assert check(snapshot | {"duration_s": 10.5}) is not None
+
+
 def test_live_check_without_abort_thresholds_is_inactive() -> None:
     assert not slo.LiveAbortCheck(slo.parse_thresholds(["checks: rate>0.9"])).active
