@@ -2,17 +2,24 @@
 
 The suite's listeners (HDR recording, worker-to-master merge, checks, Prometheus and InfluxDB
 exporters) and its timed session, driving bench/locust_target_server.py. Used by the
-known-answer test (path /probe) and by the overhead benchmark (path /fast, no think time).
-Settings: the run's config file (ODAVL_LOADTEST_CONFIG), plus PROBE_PATH and PROBE_WAIT_MAX_S.
+known-answer and exporter tests (path /probe) and by the overhead benchmark (path /fast).
+Settings: the run's config file (ODAVL_LOADTEST_CONFIG), and
+  PROBE_PATH        path to load (default /probe)
+  PROBE_WAIT_MAX_S  think time drawn from 0..this (default 0.05; 0 = none)
+  PROBE_LOGIN       "1": each user first tries to log in at /login (the target answers 404,
+                    so every attempt is an auth failure: exercises that metric)
+  PROBE_RAW_DIR     a directory: each process also writes every raw response time (ms) there,
+                    one per line, for comparisons with exact percentiles
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from locust import between, events, task
+from locust import between, constant, events, task
 
-from loadtests.config import SuiteConfig
+from loadtests.config import SuiteConfig, load_test_users
 from loadtests.listeners import setup_suite_listeners
 from loadtests.locust_shape import ProfileShape
 from loadtests.user_base import SuiteUser
@@ -21,11 +28,21 @@ CONFIG = SuiteConfig.from_env()
 STATE = setup_suite_listeners(events, CONFIG)
 PROBE_PATH = os.environ.get("PROBE_PATH", "/probe")
 ENDPOINT = f"GET {PROBE_PATH}"
+WAIT_MAX_S = float(os.environ.get("PROBE_WAIT_MAX_S", "0.05"))
+RAW_DIR = os.environ.get("PROBE_RAW_DIR")
+RAW_SAMPLES: list[float] = []
 
 
 class ProbeUser(SuiteUser):
     group = "probe"
-    wait_time = between(0.0, float(os.environ.get("PROBE_WAIT_MAX_S", "0.05")))
+    wait_time = between(0.0, WAIT_MAX_S) if WAIT_MAX_S > 0 else constant(0)
+    test_users = load_test_users()
+    login_path = "/login"
+    login_endpoint = "POST /login"
+
+    def on_start(self) -> None:
+        if os.environ.get("PROBE_LOGIN") == "1":
+            self.login()
 
     @task
     def probe(self) -> None:
@@ -37,3 +54,17 @@ class ProbeShape(ProfileShape):
     abstract = False
     stages = CONFIG.stages
     drain_s = CONFIG.stop_timeout_s + ProfileShape.drain_s
+
+
+if RAW_DIR:
+
+    @events.request.add_listener
+    def keep_raw_sample(name: str, response_time: float, **_kwargs) -> None:
+        if name == ENDPOINT:
+            RAW_SAMPLES.append(response_time)
+
+    @events.quitting.add_listener
+    def write_raw_samples(**_kwargs) -> None:
+        if RAW_SAMPLES:
+            path = Path(RAW_DIR) / f"raw-{os.getpid()}.txt"
+            path.write_text("\n".join(repr(v) for v in RAW_SAMPLES) + "\n", encoding="utf-8")

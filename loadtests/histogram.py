@@ -13,6 +13,8 @@ microseconds, for latencies; 10 000 per unit for the unitless CLS).
 
 from __future__ import annotations
 
+import math
+
 from hdrh.histogram import HdrHistogram
 
 __all__ = ["SIGNIFICANT_DIGITS", "TrendHistogram"]
@@ -57,10 +59,18 @@ class TrendHistogram:
         return self._hist.get_total_count()
 
     def percentile(self, pct: float) -> float:
-        """The value (in units) at percentile `pct` (0-100); 0.0 when empty."""
-        if self.count == 0:
+        """The nearest-rank value (in units) at percentile `pct` (0-100); 0.0 when empty.
+
+        Nearest rank: the smallest recorded value with at least pct % of the samples at or
+        below it (rank ceil(pct/100 * n)). HDR's own lookup rounds the rank half up instead,
+        which in a sparse tail can pick a neighbouring sample; the rank is fixed here and
+        handed to the library as an exact percentile of it.
+        """
+        total = self.count
+        if total == 0:
             return 0.0
-        return self._hist.get_value_at_percentile(pct) / self.scale
+        rank = min(total, max(1, math.ceil(pct * total / 100.0 - 1e-9)))
+        return self._hist.get_value_at_percentile(100.0 * rank / total) / self.scale
 
     def min(self) -> float:
         return self._hist.get_min_value() / self.scale if self.count else 0.0

@@ -7,8 +7,8 @@ Seven user groups, weighted by `load.user_weights` (a group weighted 0 is left o
     insight         the issue list; 30 % of visits open one issue's details
     autopilot       the run list; 20 % of visits check one run's status
     guardian        the test-monitoring list
-    analytics       the metrics time series
-    static_assets   the front-end bundle, stylesheet and logo
+    analytics       the event time series (daily buckets)
+    static_assets   the stylesheet, application and vendor bundles, logo
 
 Every user thinks 1-6 s (`load.think_time_min_s/max_s`) between actions. Authenticated groups
 log in once per user with a test account drawn at random from the secret list
@@ -44,13 +44,14 @@ OVERVIEW = "GET /api/dashboard/overview"
 ISSUES = "GET /api/insight/issues"
 ISSUE = "GET /api/insight/issues/:id"
 RUNS = "GET /api/autopilot/runs"
-RUN_STATUS = "GET /api/autopilot/runs/:id/status"
+RUN_STATUS = "GET /api/autopilot/runs/:id"
 TESTS = "GET /api/guardian/tests"
-ANALYTICS = "GET /api/analytics/metrics"
+ANALYTICS = "GET /api/analytics/timeseries"
 STATIC = {
-    "GET /static/app.js": "/static/app.js",
-    "GET /static/app.css": "/static/app.css",
-    "GET /static/logo.svg": "/static/logo.svg",
+    "GET /static/css/app.css": "/static/css/app.css",
+    "GET /static/js/app.js": "/static/js/app.js",
+    "GET /static/js/vendor.js": "/static/js/vendor.js",
+    "GET /static/img/logo.svg": "/static/img/logo.svg",
 }
 ISSUE_DETAIL_SHARE = 0.30
 RUN_STATUS_SHARE = 0.20
@@ -116,7 +117,7 @@ class AutopilotUser(AuthenticatedUser):
             run = random.choice(runs)
             if isinstance(run, dict) and "id" in run:
                 self.wait()
-                self.get_json(f"/api/autopilot/runs/{run['id']}/status", RUN_STATUS, "run status is JSON")
+                self.get_json(f"/api/autopilot/runs/{run['id']}", RUN_STATUS, "run status is JSON")
 
 
 class GuardianUser(AuthenticatedUser):
@@ -132,7 +133,7 @@ class AnalyticsUser(AuthenticatedUser):
 
     @task
     def metrics(self) -> None:
-        self.get_json("/api/analytics/metrics", ANALYTICS, "metrics are JSON")
+        self.get_json("/api/analytics/timeseries?bucket=day", ANALYTICS, "time series is JSON")
 
 
 class StaticAssetsUser(GroupUser):
@@ -164,12 +165,19 @@ GROUP_CLASSES = {
         StaticAssetsUser,
     )
 }
-for _group, _cls in GROUP_CLASSES.items():
-    _weight = CONFIG.user_weights.get(_group, 0)
-    if _weight > 0:
-        _cls.weight = _weight
-    else:
-        # Locust runs every User class it finds in this module: a weight-0 group must be absent.
-        del globals()[_cls.__name__]
+
+
+def _apply_weights(namespace: dict) -> None:
+    """Give each group its configured weight; Locust runs every User class in this module's
+    namespace, so a group weighted 0 is removed from it."""
+    for group, cls in GROUP_CLASSES.items():
+        weight = CONFIG.user_weights.get(group, 0)
+        if weight > 0:
+            cls.weight = weight
+        else:
+            del namespace[cls.__name__]
+
+
+_apply_weights(globals())
 StagedShape.stages = CONFIG.stages
 StagedShape.drain_s = CONFIG.stop_timeout_s + ProfileShape.drain_s

@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -177,7 +178,8 @@ def start_fleet(config: RunConfig) -> RunHandle:
     Path(suite.results_path).unlink(missing_ok=True)
     locustfile = str(Path(config.locustfile).resolve()) if config.locustfile else str(SUITE_LOCUSTFILE)
     port = _free_port()
-    common = [sys.executable, "-m", "locust", "-f", locustfile, "--stop-timeout", str(config.stop_timeout_s)]
+    stop_timeout = str(math.ceil(config.stop_timeout_s))  # Locust takes whole seconds
+    common = [sys.executable, "-m", "locust", "-f", locustfile, "--stop-timeout", stop_timeout]
     master_cmd = [
         *common,
         "--master",
@@ -228,6 +230,9 @@ def _watch_workers(handle: RunHandle) -> None:
         code = proc.poll()
         if code is not None and i not in handle.reported_exits:
             handle.reported_exits.add(i)
+            finishing = handle.last_progress is not None and handle.last_progress.get("stage") == 0
+            if code == 0 and finishing:
+                continue  # a worker leaving after the last stage is the normal end
             message = f"worker-{i} exited with code {code}; the run continues on the other workers"
             handle.events.append(message)
             log.warning(message)
