@@ -37,6 +37,7 @@ _ALLOW_PRODUCTION = ("allow_production", "load_allow_production", "loadAllowProd
 _MAX_USERS = ("max_users", "load_max_users", "loadMaxUsers", "maxUsers")
 _STAGES = ("stages", "load_stages", "loadStages")
 _THRESHOLDS = ("thresholds", "slo_thresholds", "sloThresholds")
+_BROWSER_SHARE = ("browser_share", "load_browser_share", "loadBrowserSharePercent", "browserShare")
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|apikey|webhook|privatekey|credential|^auth$")
 _NOT_SECRET_KEY = re.compile(r"(name|ref|refs|path|file|ttl|type|seconds|enabled|id)$")
 _LOCAL_STACKS = frozenset({"local"})
@@ -134,7 +135,9 @@ def validate_slo_thresholds(args: ResourceValidationArgs, report_violation: Repo
     found, lines = _find(props, _THRESHOLDS)
     if not found or (isinstance(lines, list) and lines and not all(isinstance(x, str) for x in lines)):
         return  # evaluated threshold results (dicts), not the configured lines
-    _report_all(report_violation, checks.check_slo_thresholds(lines))
+    found_share, share = _find(props, _BROWSER_SHARE)
+    measures_web_vitals = not found_share or not isinstance(share, int | float) or share > 0
+    _report_all(report_violation, checks.check_slo_thresholds(lines, measures_web_vitals=measures_web_vitals))
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:

@@ -141,6 +141,17 @@ def test_dropped_baseline_is_reported():
     assert "checks: rate>0.95" in message and "missing" in message
 
 
+def test_web_vitals_baselines_are_optional_only_without_browser_users():
+    lines = [line for line in slo_catalog.threshold_lines() if not line.startswith("web_vitals")]
+    props = {"thresholds": lines, "browser_share": 0.0}
+    assert violations("slo-thresholds-not-looser-than-baselines", DYNAMIC, props) == []
+    props["browser_share"] = 0.1
+    assert len(violations("slo-thresholds-not-looser-than-baselines", DYNAMIC, props)) == 3
+    props = {"thresholds": [*lines, "web_vitals_lcp: p(95)<4000"], "browser_share": 0.0}
+    [message] = violations("slo-thresholds-not-looser-than-baselines", DYNAMIC, props)
+    assert "web_vitals_lcp: p(95)<4000" in message and "looser" in message
+
+
 def test_unparsable_thresholds_are_reported():
     [message] = violations("slo-thresholds-not-looser-than-baselines", DYNAMIC, {"thresholds": ["p95 < 500"]})
     assert "do not parse" in message
