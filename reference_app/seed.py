@@ -87,7 +87,7 @@ def _chunks(lines: Iterator[str]) -> Iterator[bytes]:
         yield buffer.getvalue().encode("utf-8")
 
 
-def _skip_row_triggers(conn: psycopg.Connection) -> None:
+def _skip_row_triggers(conn: psycopg.Connection) -> bool:
     """Skip per-row foreign-key triggers while loading (needs superuser; else keep them).
 
     The generator only emits valid references and `_verify_references` checks every foreign
@@ -97,7 +97,8 @@ def _skip_row_triggers(conn: psycopg.Connection) -> None:
         with conn.transaction():
             conn.execute("SET session_replication_role = replica")
     except psycopg.errors.InsufficientPrivilege:
-        return
+        return False
+    return True
 
 
 _FOREIGN_KEYS = """
@@ -154,7 +155,7 @@ def seed_database(
         with psycopg.connect(dsn) as conn:
             conn.execute("SET TimeZone = 'UTC'")
             apply_schema(conn)
-            _skip_row_triggers(conn)
+            triggers_skipped = _skip_row_triggers(conn)
             existing = conn.execute("SELECT EXISTS (SELECT 1 FROM organizations)").fetchone()
             if existing and existing[0]:
                 if not reset:
@@ -179,8 +180,9 @@ def seed_database(
                         " FROM {}"
                     ).format(sql.Literal(table), sql.Identifier(table))
                 )
-            conn.execute("SET session_replication_role = DEFAULT")
-            _verify_references(conn)
+            if triggers_skipped:
+                conn.execute("SET session_replication_role = DEFAULT")
+                _verify_references(conn)
         load_seconds = time.perf_counter() - started
         vacuum_started = time.perf_counter()
         if vacuum:

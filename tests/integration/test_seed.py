@@ -140,3 +140,17 @@ def test_cli_needs_the_password_in_the_environment(postgres_server: PostgresServ
         [*argv[:-1], "--scale", "huge"], cwd=root, env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "huge" in bad.stderr
+
+
+def test_a_role_without_superuser_rights_can_seed(postgres_server: PostgresServer) -> None:
+    """No pg_stat_statements and no trigger bypass: the load keeps per-row foreign-key checks."""
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS plain_owner_db")
+        conn.execute("DROP ROLE IF EXISTS plain_owner")
+        conn.execute("CREATE ROLE plain_owner LOGIN")
+        conn.execute("CREATE DATABASE plain_owner_db OWNER plain_owner")
+    dsn = postgres_server.dsn("plain_owner_db").replace("user=postgres", "user=plain_owner")
+    seed_database(dsn, scale="small", seed=42, anchor=ANCHOR, users=USERS, vacuum=False)
+    reference = _fresh(postgres_server, "superuser_reference")
+    seed_database(reference, scale="small", seed=42, anchor=ANCHOR, users=USERS, vacuum=False)
+    assert _checksums(dsn) == _checksums(reference)
