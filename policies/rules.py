@@ -253,42 +253,42 @@ def remediate_plaintext_secrets(args: ResourceValidationArgs) -> dict[str, Any] 
     return _mark_secret(args.props)
 
 
+def _mandatory(name: str, description: str, validate: Callable[..., None]) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name, description=description, enforcement_level=EnforcementLevel.MANDATORY, validate=validate
+    )
+
+
 POLICIES: list[ResourceValidationPolicy] = [
-    ResourceValidationPolicy(
-        name="target-host-allow-listed",
-        description="A load test may only target a host in its stack's allow-list.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_target_host,
+    _mandatory(
+        "target-host-allow-listed",
+        "A load test may only target a host in its stack's allow-list.",
+        validate_target_host,
     ),
-    ResourceValidationPolicy(
-        name="production-load-guard",
-        description="A production load test needs the explicit allow flag and at most 2000 users.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_production_guard,
+    _mandatory(
+        "production-load-guard",
+        "A production load test needs the explicit allow flag and at most 2000 users.",
+        validate_production_guard,
     ),
-    ResourceValidationPolicy(
-        name="slo-thresholds-not-looser-than-baselines",
-        description="SLO thresholds keep every documented baseline and loosen none.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_slo_thresholds,
+    _mandatory(
+        "slo-thresholds-not-looser-than-baselines",
+        "SLO thresholds keep every documented baseline and loosen none.",
+        validate_slo_thresholds,
     ),
-    ResourceValidationPolicy(
-        name="index-sql-concurrent-and-idempotent",
-        description="Index SQL builds CONCURRENTLY and IF NOT EXISTS (drops CONCURRENTLY and IF EXISTS).",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_index_sql,
+    _mandatory(
+        "index-sql-concurrent-and-idempotent",
+        "Index SQL builds CONCURRENTLY and IF NOT EXISTS (drops CONCURRENTLY and IF EXISTS).",
+        validate_index_sql,
     ),
-    ResourceValidationPolicy(
-        name="fleet-pods-bounded-and-non-root",
-        description="Load-generator pods have a TTL, a deadline, CPU and memory limits, and run as non-root.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_fleet_pods,
+    _mandatory(
+        "fleet-pods-bounded-and-non-root",
+        "Load-generator pods have a TTL, a deadline, CPU and memory limits, and run as non-root.",
+        validate_fleet_pods,
     ),
-    ResourceValidationPolicy(
-        name="helm-charts-pinned",
-        description="Helm charts are pinned to an exact version.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_helm_pinned,
+    _mandatory(
+        "helm-charts-pinned",
+        "Helm charts are pinned to an exact version.",
+        validate_helm_pinned,
     ),
     ResourceValidationPolicy(
         name="no-plaintext-secret-inputs",
@@ -296,10 +296,9 @@ POLICIES: list[ResourceValidationPolicy] = [
         enforcement_level=EnforcementLevel.REMEDIATE,
         remediate=remediate_plaintext_secrets,
     ),
-    ResourceValidationPolicy(
-        name="postgres-datasource-sslmode-require",
-        description="Grafana's PostgreSQL datasource uses sslmode require outside the local stack.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_postgres_sslmode,
+    _mandatory(
+        "postgres-datasource-sslmode-require",
+        "Grafana's PostgreSQL datasource uses sslmode require outside the local stack.",
+        validate_postgres_sslmode,
     ),
 ]
