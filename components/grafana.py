@@ -25,6 +25,7 @@ __all__ = ["DASHBOARDS_DIR", "GrafanaProvisioning", "GrafanaProvisioningArgs", "
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 FOLDER_UID = "load-testing"
+TRACE_ID_REGEX = r'(?:"trace_?[iI][dD]":\s*"|trace_?[iI][dD]=)(\w+)'
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def datasource_settings(args: GrafanaProvisioningArgs) -> dict[str, dict[str, An
             "derivedFields": [
                 {
                     "name": "TraceID",
-                    "matcherRegex": r"(?:traceID|trace_id|traceId)=(\w+)",
+                    # The reference app logs JSON lines with "trace_id"; logfmt lines use trace_id=.
+                    "matcherRegex": TRACE_ID_REGEX,
                     "url": "${__value.raw}",
                     "datasourceUid": args.tempo_datasource_uid,
                 }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import pytest
 
-from components.grafana import GrafanaProvisioning
+from components.grafana import TRACE_ID_REGEX, GrafanaProvisioning
 from dashboards.alerts import ALERT_RULES
 from dashboards.promql import metric_names
+from reference_app.observability import JsonFormatter
 from tests.unit.observability_stacks import ENVIRONMENTS, grafana_args
 from tests.unit.pulumi_capture import capture, child_roles, is_secret, reveal
 
@@ -113,3 +116,11 @@ def test_without_webhook_no_contact_point_is_created():
     resources, urns = build(slack_webhook=None)
     assert not by_type(resources, "grafana:alerting/contactPoint:ContactPoint")
     assert "grafana-notification-policy" not in urns
+
+
+def test_trace_id_derived_field_matches_the_reference_app_logs():
+    record = logging.LogRecord("studiohub", logging.INFO, __file__, 1, "request", None, None)
+    record.fields = {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "route": "/api/x"}
+    line = JsonFormatter().format(record)
+    assert re.search(TRACE_ID_REGEX, line).group(1) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert re.search(TRACE_ID_REGEX, "level=info trace_id=abc123 msg=x").group(1) == "abc123"
