@@ -8,6 +8,9 @@ A thin shell over `migration_plan` (pure) and `index_migration_runner` (I/O).
   that were removed from the migration file.
 - diff: a changed migration file is an update; another server, database or schema is a
   replacement. A rerun with the same file changes nothing.
+- read (pulumi refresh): marks indexes that went missing or invalid since the last run
+  (status "missing" / "invalid"); the next diff then reports a change and the update
+  repairs them.
 - delete: DROP INDEX CONCURRENTLY for the owned indexes only; indexes that existed before
   the stack (status already_valid on its first run) stay.
 
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from components.providers.index_migration_runner import (
     STATUS_ALREADY_VALID,
@@ -36,6 +39,11 @@ from components.providers.migration_plan import Migration, parse_migration
 from components.providers.pg_connection import PasswordFromConfig, connection_target, is_unknown
 
 __all__ = ["IndexMigration", "IndexMigrationArgs", "IndexMigrationProvider"]
+
+
+STATUS_MISSING = "missing"
+STATUS_INVALID = "invalid"
+_NEEDS_REPAIR = frozenset({STATUS_MISSING, STATUS_INVALID})
 
 
 def _retry_policy(props: dict[str, Any]) -> RetryPolicy:
@@ -88,7 +96,9 @@ class IndexMigrationProvider(PasswordFromConfig):
             replaces.append("schema")
         sql = news.get("migration_sql")
         changed_file = is_unknown(sql) or parse_migration(sql).checksum != olds.get("migration_checksum")
-        changes = bool(replaces) or changed_file
+        statuses = (olds.get("index_statuses") or {}).values()
+        needs_repair = any(status in _NEEDS_REPAIR for status in statuses)
+        changes = bool(replaces) or changed_file or needs_repair
         return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -102,6 +112,22 @@ class IndexMigrationProvider(PasswordFromConfig):
         newly_owned = {name for name, status in statuses.items() if status != STATUS_ALREADY_VALID}
         outs["owned_indexes"] = sorted((previously_owned - set(removed)) | newly_owned)
         return UpdateResult(outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        statuses = dict(props.get("index_statuses") or {})
+        if not statuses or not props.get("target"):
+            return ReadResult(id_, props)
+        schema = props.get("schema") or "public"
+        with PsycopgIndexDatabase(self.conninfo_for(props["target"])) as db:
+            for name, status in statuses.items():
+                found = db.find_index(schema, name)
+                if found is None:
+                    statuses[name] = STATUS_MISSING
+                elif not found.valid:
+                    statuses[name] = STATUS_INVALID
+                elif status in _NEEDS_REPAIR:
+                    statuses[name] = STATUS_ALREADY_VALID  # repaired by someone else meanwhile
+        return ReadResult(id_, {**props, "index_statuses": statuses})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         owned = list(props.get("owned_indexes") or ())

@@ -301,3 +301,21 @@ def test_extension_and_read_only_role_providers(seeded_database_factory):
     with psycopg.connect(dsn) as admin:
         assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader'").fetchone() is None
         assert admin.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() is None
+
+
+def test_refresh_notices_an_index_dropped_out_of_band_and_the_update_rebuilds_it(dsn):
+    provider = IndexMigrationProvider()
+    created = provider.create({"dsn": dsn, "migration_sql": MIGRATION_SQL})
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX idx_audit_logs_action")
+        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_users_org'::regclass")
+    refreshed = provider.read(created.id, created.outs).outs
+    assert refreshed["index_statuses"]["idx_audit_logs_action"] == "missing"
+    assert refreshed["index_statuses"]["idx_users_org"] == "invalid"
+    news = {"dsn": dsn, "migration_sql": MIGRATION_SQL}
+    assert provider.diff(created.id, refreshed, news).changes is True
+    repaired = provider.update(created.id, refreshed, news).outs
+    assert repaired["index_statuses"]["idx_audit_logs_action"] == "created"
+    assert repaired["index_statuses"]["idx_users_org"] == "rebuilt"
+    assert all(valid for _oid, valid in index_state(dsn).values())
+    assert provider.diff(created.id, repaired, news).changes is False

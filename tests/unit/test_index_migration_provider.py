@@ -96,3 +96,13 @@ def test_readonly_role_password_change_is_an_update_detected_by_fingerprint():
     assert rotated.replaces == []
     renamed = provider.diff("id", old, {"dsn": DSN, "role": "other", "password": "first"})
     assert renamed.replaces == ["role"]
+
+
+def test_an_index_found_missing_or_invalid_by_refresh_is_a_change():
+    for status in ("missing", "invalid"):
+        refreshed = {**olds(), "index_statuses": {"idx_users_email": status, "idx_users_org": "created"}}
+        diff = IndexMigrationProvider().diff("id", refreshed, {"dsn": DSN, "migration_sql": SQL})
+        assert diff.changes is True
+        assert diff.replaces == []
+    healthy = {**olds(), "index_statuses": {"idx_users_email": "already_valid", "idx_users_org": "rebuilt"}}
+    assert IndexMigrationProvider().diff("id", healthy, {"dsn": DSN, "migration_sql": SQL}).changes is False
