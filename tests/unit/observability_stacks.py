@@ -1,4 +1,5 @@
-"""Staging and production-like arguments for the observability, Grafana and fleet components."""
+"""Staging and production-like arguments for the observability, Grafana and fleet components,
+and the series the suite's exporters emit (what dashboards and alerts may read)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from components.fleet import LoadGeneratorFleetArgs
 from components.fleet_manifests import ContainerResources
 from components.grafana import GrafanaProvisioningArgs
 from components.observability import ObservabilityStackArgs
+from loadtests.export_prometheus import PrometheusExporter
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_VERSIONS = {"prometheus": "27.45.0", "influxdb": "4.12.5", "loki": "6.46.0", "grafana": "10.1.4"}
@@ -67,3 +69,16 @@ def fleet_args(environment: str) -> LoadGeneratorFleetArgs:
         worker_resources=ContainerResources("1", "512Mi", "2", "1Gi") if production else ContainerResources(),
         active_deadline_seconds=3 * 3600 if production else 3600,
     )
+
+
+def exported_series() -> set[str]:
+    """Series names the suite's Prometheus exporter emits, as Prometheus stores them."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    return {
+        family.name + suffix
+        for family in PrometheusExporter().registry.collect()
+        for suffix in suffixes[family.type]
+    }
+
+
+EXPORTED_SERIES = exported_series()

@@ -11,6 +11,7 @@ import yaml
 
 from dashboards.alerts import ALERT_RULES, prometheus_rules_yaml
 from dashboards.promql import metric_names
+from tests.unit.observability_stacks import EXPORTED_SERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "load_testing.rules.yml"
@@ -42,9 +43,10 @@ def test_thresholds_follow_the_specification():
     assert by_name["LoadTestChecksFailing"] == ("<", 0.95)
 
 
-def test_every_rule_parses_and_groups_by_environment():
+def test_every_rule_parses_reads_exported_metrics_and_groups_by_environment():
     for rule in ALERT_RULES:
-        assert metric_names(rule.expr), rule.name
+        names = metric_names(rule.expr)
+        assert names and names <= EXPORTED_SERIES, f"{rule.name}: {names - EXPORTED_SERIES}"
         assert "by (environment" in rule.measurement, rule.name
 
 

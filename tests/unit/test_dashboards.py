@@ -12,6 +12,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 from dashboards import __main__ as generator
 from dashboards.load_testing import dashboard_json
 from dashboards.promql import PromQLError, expand, metric_names, parse
+from tests.unit.observability_stacks import EXPORTED_SERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,27 +38,6 @@ SPEC_PANELS = {
     "Error Analysis": ["Error Rate Over Time", "Failed Requests by Endpoint"],
     "Virtual Users & Throughput": ["Active Virtual Users", "Data Transferred"],
     "Success vs Failure": ["Request Success vs Failure", "Authentication Failures"],
-}
-# Series the Locust exporters emit (team metric contract); histograms as Prometheus stores them.
-_HISTOGRAMS = [
-    "http_req_duration_seconds",
-    "time_to_first_byte_seconds",
-    "db_query_duration_seconds",
-    "web_vitals_lcp_seconds",
-    "web_vitals_inp_seconds",
-    "web_vitals_fid_seconds",
-    "web_vitals_cls",
-]
-EXPORTED_SERIES = {f"{h}_{suffix}" for h in _HISTOGRAMS for suffix in ("bucket", "count", "sum")} | {
-    "http_reqs_total",
-    "http_req_failed_total",
-    "checks_total",
-    "successful_requests_total",
-    "failed_requests_total",
-    "auth_failures_total",
-    "vus",
-    "data_received_bytes_total",
-    "data_sent_bytes_total",
 }
 
 
