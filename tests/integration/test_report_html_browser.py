@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from loadtests.__main__ import main
-from loadtests.browser_driver import CHROMIUM_ARGS
-from loadtests.browser_driver import DEFAULT_CHROMIUM as CHROMIUM
+from tests.fixtures.report_browser import open_report, report_browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            args=["--headless", *CHROMIUM_ARGS],
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-            timeout=60_000,
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-def open_report(browser, path: Path):
-    page = browser.new_page()
-    problems: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("request", lambda request: requests.append(request.url))
-    page.goto(path.as_uri(), wait_until="load", timeout=30_000)
-    return page, problems, requests
 
 
 def render(tmp_path: Path, fixture: str, *extra: str) -> Path:
@@ -54,9 +20,9 @@ def render(tmp_path: Path, fixture: str, *extra: str) -> Path:
     return output
 
 
-def test_failing_run_with_baseline_renders_every_section(browser, tmp_path):
+def test_failing_run_with_baseline_renders_every_section(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
     report = render(tmp_path, "fail_slow_database", "--baseline", str(FIXTURES / "pass.json"))
-    page, problems, requests = open_report(browser, report)
+    page, problems, requests = open_report(report_browser, report)
     try:
         assert page.locator("#verdict").inner_text() == "FAIL"
         for section in (
@@ -94,8 +60,8 @@ def test_failing_run_with_baseline_renders_every_section(browser, tmp_path):
         page.close()
 
 
-def test_endpoint_table_sorts_when_a_header_is_clicked(browser, tmp_path):
-    page, problems, _ = open_report(browser, render(tmp_path, "pass"))
+def test_endpoint_table_sorts_when_a_header_is_clicked(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
+    page, problems, _ = open_report(report_browser, render(tmp_path, "pass"))
     try:
         first_cell = page.locator("#endpoints tbody tr:first-child td:first-child")
         assert first_cell.inner_text() == "GET /api/analytics/timeseries"  # sorted by name on render
@@ -108,8 +74,8 @@ def test_endpoint_table_sorts_when_a_header_is_clicked(browser, tmp_path):
         page.close()
 
 
-def test_passing_run_without_baseline(browser, tmp_path):
-    page, problems, requests = open_report(browser, render(tmp_path, "pass"))
+def test_passing_run_without_baseline(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
+    page, problems, requests = open_report(report_browser, render(tmp_path, "pass"))
     try:
         assert page.locator("#verdict").inner_text() == "PASS"
         assert page.locator("#no-bottlenecks").is_visible()
