@@ -31,7 +31,6 @@ __all__ = [
     "limit_for",
     "limits_of",
     "load_results",
-    "parse_limits",
     "parse_thresholds",
     "stat_value",
     "summary_rows",
@@ -158,10 +157,6 @@ def limits_of(thresholds: Iterable[slo.Threshold]) -> list[Limit]:
             )
         )
     return limits
-
-
-def parse_limits(lines: Iterable[str], source: str = "slo.thresholds") -> list[Limit]:
-    return limits_of(parse_thresholds(lines, source))
 
 
 def default_thresholds() -> tuple[slo.Threshold, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 from loadtests.analysis_bottlenecks import Bottleneck
 from loadtests.analysis_model import Limit, default_limits, limit_for, stat_value
 from loadtests.index_suggestions import IndexSuggestion
+from loadtests.slo_catalog import DATABASE_LIMITS
 
 __all__ = ["AREAS", "Recommendation", "is_static_endpoint", "recommend"]
 
@@ -108,7 +109,8 @@ def recommend(
                 "database",
                 "Connection errors under load: size the connection pool",
                 (
-                    "Compare the pool size (max 20 in the baselines) with peak concurrent queries",
+                    f"Compare the pool size (baseline max {DATABASE_LIMITS['connection pool max']}) "
+                    "with peak concurrent queries",
                     "Add PgBouncer (transaction pooling) when clients outnumber connections",
                     "Set a pool acquire timeout shorter than the HTTP timeout so requests fail fast",
                 ),
