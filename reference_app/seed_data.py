@@ -206,6 +206,103 @@ _STEMS = [
     "ChartPanel",
     "upload_handler",
 ]
+# Rare file names (2,000 of them, each in a handful of files) give substring searches
+# that match a few dozen rows even at large scale, next to the common stems above.
+_RARE_PREFIXES = [
+    "aurora",
+    "basalt",
+    "cobalt",
+    "dune",
+    "ember",
+    "fjord",
+    "garnet",
+    "harbor",
+    "iris",
+    "jade",
+    "kestrel",
+    "lagoon",
+    "marlin",
+    "nimbus",
+    "onyx",
+    "pepper",
+    "quartz",
+    "raven",
+    "sable",
+    "tundra",
+    "umber",
+    "vortex",
+    "willow",
+    "xenon",
+    "yarrow",
+    "zephyr",
+    "amber",
+    "birch",
+    "cedar",
+    "delta",
+    "ebony",
+    "falcon",
+    "glacier",
+    "heron",
+    "indigo",
+    "juniper",
+    "krypton",
+    "lotus",
+    "mesa",
+    "nova",
+]
+_RARE_SUFFIXES = [
+    "bridge",
+    "ledger",
+    "mapper",
+    "relay",
+    "sentinel",
+    "broker",
+    "codec",
+    "daemon",
+    "funnel",
+    "gateway",
+    "harvester",
+    "indexer",
+    "joiner",
+    "keeper",
+    "linker",
+    "monitor",
+    "notifier",
+    "optimizer",
+    "parser",
+    "quota",
+    "reconciler",
+    "sampler",
+    "throttle",
+    "uploader",
+    "vault",
+    "watcher",
+    "exporter",
+    "yielder",
+    "zipper",
+    "allocator",
+    "batcher",
+    "cacher",
+    "dispatcher",
+    "emitter",
+    "fetcher",
+    "grouper",
+    "hasher",
+    "injector",
+    "janitor",
+    "kernel",
+    "loader",
+    "merger",
+    "normalizer",
+    "observer",
+    "planner",
+    "queue",
+    "resolver",
+    "scheduler",
+    "tracker",
+    "unpacker",
+]
+_RARE_STEMS = [f"{a}_{b}" for a in _RARE_PREFIXES for b in _RARE_SUFFIXES]
 _EXTENSIONS = [".ts", ".tsx", ".py", ".go", ".java", ".rb", ".js", ".sql"]
 _EXTENSION_WEIGHTS = [30, 18, 20, 10, 7, 5, 8, 2]
 
@@ -458,9 +555,8 @@ class Dataset:
         files = []
         for _ in range(rng.randint(40, 400)):
             ext = rng.choices(_EXTENSIONS, weights=_EXTENSION_WEIGHTS)[0]
-            files.append(
-                f"{rng.choice(roots)}/{rng.choice(modules)}/{rng.choice(_LAYERS)}/{rng.choice(_STEMS)}{ext}"
-            )
+            stem = rng.choice(_RARE_STEMS) if rng.random() < 0.06 else rng.choice(_STEMS)
+            files.append(f"{rng.choice(roots)}/{rng.choice(modules)}/{rng.choice(_LAYERS)}/{stem}{ext}")
         # a project-specific directory makes the project's own name searchable
         files.extend(f"{project_slug}/{rng.choice(_LAYERS)}/{rng.choice(_STEMS)}.ts" for _ in range(10))
         return files
