@@ -36,7 +36,12 @@ from components.providers.index_migration_runner import (
     drop_indexes,
 )
 from components.providers.migration_plan import Migration, parse_migration
-from components.providers.pg_connection import PasswordFromConfig, connection_target, is_unknown
+from components.providers.pg_connection import (
+    PasswordFromConfig,
+    connection_target,
+    is_unknown,
+    replaced_properties,
+)
 
 __all__ = ["IndexMigration", "IndexMigrationArgs", "IndexMigrationProvider"]
 
@@ -88,12 +93,7 @@ class IndexMigrationProvider(PasswordFromConfig):
         return CreateResult(id_=f"{outs['target']} schema={outs['schema']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = []
-        dsn = news.get("dsn")
-        if is_unknown(dsn) or connection_target(dsn) != olds.get("target"):
-            replaces.append("dsn")
-        if (news.get("schema") or "public") != olds.get("schema"):
-            replaces.append("schema")
+        replaces = replaced_properties(olds, news)
         sql = news.get("migration_sql")
         changed_file = is_unknown(sql) or parse_migration(sql).checksum != olds.get("migration_checksum")
         statuses = (olds.get("index_statuses") or {}).values()

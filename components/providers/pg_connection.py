@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
-__all__ = ["UNKNOWN", "PasswordFromConfig", "connection_target", "is_unknown"]
+__all__ = [
+    "UNKNOWN",
+    "PasswordFromConfig",
+    "connection_target",
+    "database_name",
+    "is_unknown",
+    "replaced_properties",
+]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN, seen during preview
 _TARGET_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode")
@@ -33,6 +40,19 @@ def database_name(dsn: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
 
     return str(conninfo_to_dict(dsn).get("dbname") or "")
+
+
+def replaced_properties(olds: dict, news: dict, identity: tuple[str, ...] = ()) -> list[str]:
+    """Inputs whose change means another object: the server/database ("dsn"), the schema,
+    and the named identity inputs (e.g. "role"), compared with the old outputs."""
+    replaces = []
+    dsn = news.get("dsn")
+    if is_unknown(dsn) or connection_target(dsn) != olds.get("target"):
+        replaces.append("dsn")
+    replaces.extend(key for key in identity if news.get(key) != olds.get(key))
+    if (news.get("schema") or "public") != olds.get("schema"):
+        replaces.append("schema")
+    return replaces
 
 
 class PasswordFromConfig(ResourceProvider):

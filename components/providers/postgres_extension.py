@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult
 
-from components.providers.pg_connection import PasswordFromConfig, connection_target, is_unknown
+from components.providers.pg_connection import PasswordFromConfig, connection_target, replaced_properties
 
 __all__ = ["PostgresExtension", "PostgresExtensionArgs", "PostgresExtensionProvider"]
 
@@ -52,14 +52,7 @@ class PostgresExtensionProvider(PasswordFromConfig):
         return CreateResult(id_=f"{target} extension={name}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        dsn = news.get("dsn")
-        replaces = []
-        if is_unknown(dsn) or connection_target(dsn) != olds.get("target"):
-            replaces.append("dsn")
-        if news.get("name") != olds.get("name"):
-            replaces.append("name")
-        if (news.get("schema") or "public") != olds.get("schema"):
-            replaces.append("schema")
+        replaces = replaced_properties(olds, news, identity=("name",))
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from components.providers.pg_connection import (
     connection_target,
     database_name,
     is_unknown,
+    replaced_properties,
 )
 
 __all__ = ["ReadonlyRole", "ReadonlyRoleArgs", "ReadonlyRoleProvider", "password_fingerprint"]
@@ -83,14 +84,7 @@ class ReadonlyRoleProvider(PasswordFromConfig):
         return CreateResult(id_=f"{target} role={role}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        dsn = news.get("dsn")
-        replaces = []
-        if is_unknown(dsn) or connection_target(dsn) != olds.get("target"):
-            replaces.append("dsn")
-        if news.get("role") != olds.get("role"):
-            replaces.append("role")
-        if (news.get("schema") or "public") != olds.get("schema"):
-            replaces.append("schema")
+        replaces = replaced_properties(olds, news, identity=("role",))
         password = news.get("password")
         password_changed = is_unknown(password) or password_fingerprint(
             olds.get("password_salt", ""), password
@@ -117,8 +111,20 @@ class ReadonlyRoleProvider(PasswordFromConfig):
         with _connect(self.conninfo_for(props["target"])) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (props["role"],)).fetchone()
             if exists:
-                # Removes its grants and default privileges in this database, then the role.
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+                # Revoke exactly what create granted (DROP OWNED BY would need membership in the
+                # role, which a CREATEROLE-only admin does not have), then drop the role.
+                schema = sql.Identifier(props.get("schema") or "public")
+                for statement in (
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE SELECT ON TABLES FROM {role}",
+                    "REVOKE SELECT ON ALL TABLES IN SCHEMA {schema} FROM {role}",
+                    "REVOKE USAGE ON SCHEMA {schema} FROM {role}",
+                    "REVOKE CONNECT ON DATABASE {db} FROM {role}",
+                ):
+                    conn.execute(
+                        sql.SQL(statement).format(
+                            schema=schema, role=ident, db=sql.Identifier(props["database"])
+                        )
+                    )
                 conn.execute(sql.SQL("DROP ROLE {}").format(ident))
 
 

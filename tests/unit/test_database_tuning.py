@@ -19,21 +19,22 @@ ADMIN_PASSWORD = "admin-s3cret"
 READONLY_PASSWORD = "grafana-s3cret"
 
 
+def tuning_args(management: str = "sql") -> DatabaseTuningArgs:
+    return DatabaseTuningArgs(
+        host="127.0.0.1",
+        port=5432,
+        database="studiohub",
+        admin_user="studiohub",
+        admin_password=pulumi.Output.secret(ADMIN_PASSWORD),
+        readonly_role="grafana_reader",
+        readonly_password=pulumi.Output.secret(READONLY_PASSWORD),
+        management=management,
+    )
+
+
 def build(management: str):
     def make() -> DatabaseTuning:
-        return DatabaseTuning(
-            "db",
-            DatabaseTuningArgs(
-                host="127.0.0.1",
-                port=5432,
-                database="studiohub",
-                admin_user="studiohub",
-                admin_password=pulumi.Output.secret(ADMIN_PASSWORD),
-                readonly_role="grafana_reader",
-                readonly_password=pulumi.Output.secret(READONLY_PASSWORD),
-                management=management,
-            ),
-        )
+        return DatabaseTuning("db", tuning_args(management))
 
     return capture(make, stack="local" if management == "sql" else "staging")
 
@@ -99,18 +100,7 @@ def test_outputs_expose_statuses_count_and_role_name():
     captured = {}
 
     def make() -> DatabaseTuning:
-        component = DatabaseTuning(
-            "db",
-            DatabaseTuningArgs(
-                host="127.0.0.1",
-                port=5432,
-                database="studiohub",
-                admin_user="studiohub",
-                admin_password=pulumi.Output.secret(ADMIN_PASSWORD),
-                readonly_role="grafana_reader",
-                readonly_password=pulumi.Output.secret(READONLY_PASSWORD),
-            ),
-        )
+        component = DatabaseTuning("db", tuning_args())
         component.readonly_role.apply(lambda value: captured.setdefault("role", value))
         return component
 
