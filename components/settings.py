@@ -16,6 +16,7 @@ reads the running program's config; `DictConfigSource` is the built-in fake used
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -187,6 +188,8 @@ class KubernetesSettings:
     context: str
     version: str
     render_dir: str
+    fleet_image: str
+    target_cidrs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -256,8 +259,15 @@ class _Reader:
         raw = self.source.raw(key)
         return self.defaults.get(key) if raw is None else raw
 
-    def string(self, key: str, *, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None,
-               expected: str = "", allow_empty: bool = True) -> str:
+    def string(
+        self,
+        key: str,
+        *,
+        choices: tuple[str, ...] = (),
+        pattern: re.Pattern[str] | None = None,
+        expected: str = "",
+        allow_empty: bool = True,
+    ) -> str:
         value = self.value(key)
         if value is None:
             value = ""
@@ -309,10 +319,8 @@ class _Reader:
         """An object or array value; the engine passes these as JSON text."""
         value = self.value(key)
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         if not isinstance(value, kind):
             self.problem(key, value, f"a YAML {'list' if kind is list else 'mapping'}")
             return kind()
@@ -401,7 +409,9 @@ def project_defaults(project_file: str | None = None) -> dict[str, Any]:
 
     import yaml
 
-    path = pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
+    path = (
+        pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
+    )
     schema = yaml.safe_load(path.read_text())["config"]
     return {key: spec["default"] for key, spec in schema.items() if "default" in spec}
 
@@ -441,7 +451,9 @@ def parse_settings(source: ConfigSource, defaults: Mapping[str, Any]) -> Setting
 
 
 def _parse_target(r: _Reader, environment: str) -> TargetSettings:
-    base_url = r.string("targetBaseUrl", allow_empty=False, expected="an http(s) URL such as https://host:port")
+    base_url = r.string(
+        "targetBaseUrl", allow_empty=False, expected="an http(s) URL such as https://host:port"
+    )
     allowed = r.structured("targetAllowedHosts", list)
     if not all(isinstance(h, str) and h for h in allowed) or not allowed:
         r.problem("targetAllowedHosts", allowed, "a non-empty list of host names")
@@ -455,11 +467,15 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
     except ValueError:
         host = ""
     if base_url and (parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/")):
-        r.problem("targetBaseUrl", base_url, "an http(s) URL with a host and no path, such as https://host:port")
+        r.problem(
+            "targetBaseUrl", base_url, "an http(s) URL with a host and no path, such as https://host:port"
+        )
     elif base_url and host not in allowed:
         r.problem("targetBaseUrl", base_url, f"a host listed in {NAMESPACE}:targetAllowedHosts {allowed}")
     if environment == "local" and host and not _is_loopback(host):
-        r.problem("targetBaseUrl", base_url, "a loopback host (127.0.0.1, localhost or ::1) on the local stack")
+        r.problem(
+            "targetBaseUrl", base_url, "a loopback host (127.0.0.1, localhost or ::1) on the local stack"
+        )
     if start_app and host and not _is_loopback(host):
         r.problem("targetStartReferenceApp", start_app, "false unless the target is a loopback address")
     return TargetSettings(
@@ -475,15 +491,21 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
     enabled = r.boolean("loadEnabled")
     profile = r.string("loadProfile", choices=PROFILES)
     max_users = r.integer("loadMaxUsers", low=1, high=MAX_USERS_CAP)
-    time_scale = r.decimal("loadTimeScale", low=0.0, high=10.0, expected="a decimal number above 0 and at most 10")
+    time_scale = r.decimal(
+        "loadTimeScale", low=0.0, high=10.0, expected="a decimal number above 0 and at most 10"
+    )
     workers = r.integer("loadWorkers", low=1, high=64)
     think_min = r.integer("loadThinkTimeMinMs", low=0, high=600_000)
     think_max = r.integer("loadThinkTimeMaxMs", low=0, high=600_000)
     if think_max < think_min:
         r.problem("loadThinkTimeMaxMs", think_max, f"at least loadThinkTimeMinMs ({think_min})")
     browser = r.integer("loadBrowserSharePercent", low=0, high=100, expected="a percentage from 0 to 100")
-    run_id = r.string("loadRunId", pattern=_RUN_ID, allow_empty=False,
-                      expected="letters, digits, '.', '_' or '-' (at most 63 characters)")
+    run_id = r.string(
+        "loadRunId",
+        pattern=_RUN_ID,
+        allow_empty=False,
+        expected="letters, digits, '.', '_' or '-' (at most 63 characters)",
+    )
     allow_production = r.boolean("loadAllowProduction")
     max_minutes = r.integer("loadMaxDurationMinutes", low=1, high=24 * 60)
 
@@ -496,9 +518,13 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
         unknown = sorted(set(item) - STAGE_KEYS)
         missing = sorted(STAGE_KEYS - set(item))
         if unknown or missing:
-            r.problem(where, item, "exactly the keys duration and target"
-                      + (f" (unknown: {', '.join(unknown)})" if unknown else "")
-                      + (f" (missing: {', '.join(missing)})" if missing else ""))
+            r.problem(
+                where,
+                item,
+                "exactly the keys duration and target"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                + (f" (missing: {', '.join(missing)})" if missing else ""),
+            )
             continue
         try:
             duration = parse_duration(str(item["duration"]))
@@ -532,11 +558,17 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
 
     if environment == "production" and enabled:
         if not allow_production:
-            r.problem("loadAllowProduction", allow_production,
-                      "true to run a load test on production (an explicit, reviewed permission)")
+            r.problem(
+                "loadAllowProduction",
+                allow_production,
+                "true to run a load test on production (an explicit, reviewed permission)",
+            )
         if max_users > PRODUCTION_MAX_USERS:
-            r.problem("loadMaxUsers", max_users, f"at most {PRODUCTION_MAX_USERS} users on production "
-                      "(the documented maximum capacity)")
+            r.problem(
+                "loadMaxUsers",
+                max_users,
+                f"at most {PRODUCTION_MAX_USERS} users on production (the documented maximum capacity)",
+            )
 
     # Every user group logs in before its first request, so test users are always needed.
     test_users = r.secret("testUsers", required=True, check=_check_test_users)
@@ -564,12 +596,17 @@ def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:
     thresholds: list[str] = []
     for index, line in enumerate(lines):
         if not isinstance(line, str) or not line.strip():
-            r.problem(f"sloThresholds[{index}]", line, "a threshold line such as 'http_req_duration: p(95)<500'")
+            r.problem(
+                f"sloThresholds[{index}]", line, "a threshold line such as 'http_req_duration: p(95)<500'"
+            )
             continue
         if line.lstrip().startswith("web_vitals_") and load.enabled and load.browser_share == 0:
             # Only browser users measure web vitals: the gate would report no data, never a pass.
-            r.problem(f"sloThresholds[{index}]", line,
-                      "no web_vitals_* threshold while loadBrowserSharePercent is 0 (no browser users measure it)")
+            r.problem(
+                f"sloThresholds[{index}]",
+                line,
+                "no web_vitals_* threshold while loadBrowserSharePercent is 0 (no browser users measure it)",
+            )
         thresholds.append(line)
     for complaint in _threshold_problems(thresholds):
         r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")
@@ -616,28 +653,69 @@ def _parse_database(r: _Reader, environment: str) -> DatabaseSettings:
         manage_local_server=manage,
         host=host,
         port=r.integer("databasePort", low=1, high=65535),
-        name=r.string("databaseName", pattern=_IDENTIFIER, allow_empty=False,
-                      expected="a lower-case PostgreSQL identifier"),
-        user=r.string("databaseUser", pattern=_IDENTIFIER, allow_empty=False,
-                      expected="a lower-case PostgreSQL identifier"),
+        name=r.string(
+            "databaseName",
+            pattern=_IDENTIFIER,
+            allow_empty=False,
+            expected="a lower-case PostgreSQL identifier",
+        ),
+        user=r.string(
+            "databaseUser",
+            pattern=_IDENTIFIER,
+            allow_empty=False,
+            expected="a lower-case PostgreSQL identifier",
+        ),
         password=r.secret("databasePassword", required=True),
         sslmode=sslmode,
         seed_scale=r.string("databaseSeedScale", choices=SEED_SCALES),
-        readonly_role=r.string("databaseReadonlyRole", pattern=_IDENTIFIER, allow_empty=False,
-                               expected="a lower-case PostgreSQL identifier"),
+        readonly_role=r.string(
+            "databaseReadonlyRole",
+            pattern=_IDENTIFIER,
+            allow_empty=False,
+            expected="a lower-case PostgreSQL identifier",
+        ),
         readonly_password=r.secret("databaseReadonlyPassword", required=True),
         management=management,
     )
 
 
 def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
+    image = r.string(
+        "kubernetesFleetImage", allow_empty=False, expected="a pinned image such as repo/locust:2.47.0"
+    )
+    if image and (image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@" not in image)):
+        r.problem("kubernetesFleetImage", image, "a pinned image tag or digest (not latest)")
+    cidrs = r.structured("kubernetesTargetCidrs", list)
+    for index, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            r.problem(f"kubernetesTargetCidrs[{index}]", cidr, "a CIDR such as 203.0.113.10/32")
+    enabled = r.boolean("kubernetesEnabled")
+    if enabled and not cidrs:
+        r.problem(
+            "kubernetesTargetCidrs",
+            cidrs,
+            "at least one CIDR when kubernetesEnabled is true "
+            "(the fleet's NetworkPolicy allows egress only to the target)",
+        )
     return KubernetesSettings(
-        enabled=r.boolean("kubernetesEnabled"),
-        namespace=r.string("kubernetesNamespace", pattern=_DNS_LABEL, allow_empty=False,
-                           expected="a DNS label (lower-case letters, digits and '-')"),
+        fleet_image=image,
+        target_cidrs=tuple(str(c) for c in cidrs),
+        enabled=enabled,
+        namespace=r.string(
+            "kubernetesNamespace",
+            pattern=_DNS_LABEL,
+            allow_empty=False,
+            expected="a DNS label (lower-case letters, digits and '-')",
+        ),
         context=r.string("kubernetesContext"),
-        version=r.string("kubernetesVersion", pattern=_K8S_VERSION, allow_empty=False,
-                         expected="a Kubernetes minor version such as 1.31"),
+        version=r.string(
+            "kubernetesVersion",
+            pattern=_K8S_VERSION,
+            allow_empty=False,
+            expected="a Kubernetes minor version such as 1.31",
+        ),
         render_dir=r.string("kubernetesRenderDir"),
     )
 
@@ -655,9 +733,15 @@ def _parse_observability(r: _Reader, kubernetes: KubernetesSettings) -> Observab
         else:
             versions[chart] = version
     for chart in sorted(set(versions_raw) - set(CHARTS)):
-        r.problem(f"observabilityChartVersions.{chart}", versions_raw[chart], f"a chart among {', '.join(CHARTS)}")
-    size = r.string("observabilityPersistenceSize", pattern=_QUANTITY, allow_empty=False,
-                    expected="a Kubernetes quantity such as 20Gi")
+        r.problem(
+            f"observabilityChartVersions.{chart}", versions_raw[chart], f"a chart among {', '.join(CHARTS)}"
+        )
+    size = r.string(
+        "observabilityPersistenceSize",
+        pattern=_QUANTITY,
+        allow_empty=False,
+        expected="a Kubernetes quantity such as 20Gi",
+    )
     return ObservabilitySettings(
         enabled=enabled,
         chart_versions=versions,
@@ -673,11 +757,15 @@ def _parse_grafana(r: _Reader) -> GrafanaSettings:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             r.problem("grafanaUrl", url, "an http(s) URL of Grafana when grafanaEnabled is true")
-    return GrafanaSettings(enabled=enabled, url=url.rstrip("/"), auth=r.secret("grafanaAuth", required=enabled))
+    return GrafanaSettings(
+        enabled=enabled, url=url.rstrip("/"), auth=r.secret("grafanaAuth", required=enabled)
+    )
 
 
 def _parse_reports(r: _Reader) -> ReportSettings:
-    bucket = r.string("reportsS3Bucket", pattern=_S3_BUCKET, expected="an S3 bucket name (3-63 lower-case characters)")
+    bucket = r.string(
+        "reportsS3Bucket", pattern=_S3_BUCKET, expected="an S3 bucket name (3-63 lower-case characters)"
+    )
     endpoint = r.string("reportsS3Endpoint")
     if endpoint:
         parts = urlsplit(endpoint)

@@ -12,3 +12,7 @@ mkdir -p "$ODAVL_ROOT/.state"
 # The local stack's secrets provider is a passphrase. It protects nothing but throwaway local
 # credentials, so its default is public; set PULUMI_CONFIG_PASSPHRASE to use your own.
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-odavl-local}"
+# The dynamic providers start PostgreSQL and the reference app as child processes; gRPC's
+# fork handlers crash such children when other threads are inside gRPC (initdb then dies
+# with SIGSEGV), so they are turned off for every process Pulumi starts.
+export GRPC_ENABLE_FORK_SUPPORT=0

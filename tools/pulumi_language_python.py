@@ -28,9 +28,8 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
-
 import pulumi
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 
 BAIL_EXIT_CODE = 32  # the SDK's exit code for "error already reported to the user"
 EXEC_SCRIPT = "pulumi-language-python-exec"
@@ -104,16 +103,27 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         entry = info.entry_point or request.program or "."
         python = _python_for(root, _options(info))
         command = [
-            python, "-u", _find_exec_script(),
-            "--monitor", request.monitor_address,
-            "--engine", self.engine_address,
-            "--project", request.project,
-            "--stack", request.stack,
-            "--pwd", program_dir,
-            "--dry_run", "true" if request.dryRun else "false",
-            "--parallel", str(request.parallel),
-            "--organization", request.organization or "organization",
-            "--root_directory", root,
+            python,
+            "-u",
+            _find_exec_script(),
+            "--monitor",
+            request.monitor_address,
+            "--engine",
+            self.engine_address,
+            "--project",
+            request.project,
+            "--stack",
+            request.stack,
+            "--pwd",
+            program_dir,
+            "--dry_run",
+            "true" if request.dryRun else "false",
+            "--parallel",
+            str(request.parallel),
+            "--organization",
+            request.organization or "organization",
+            "--root_directory",
+            root,
             entry,
             *request.args,
         ]
@@ -150,8 +160,10 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                     chunks.append(language_pb2.RunPluginResponse(**{kind: chunk}))
                     ready.notify()
 
-        pumps = [threading.Thread(target=pump, args=(process.stdout, "stdout"), daemon=True),
-                 threading.Thread(target=pump, args=(process.stderr, "stderr"), daemon=True)]
+        pumps = [
+            threading.Thread(target=pump, args=(process.stdout, "stdout"), daemon=True),
+            threading.Thread(target=pump, args=(process.stderr, "stderr"), daemon=True),
+        ]
         for thread in pumps:
             thread.start()
         with self._lock:
@@ -195,8 +207,10 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
 def main(argv: list[str]) -> int:
     positional = [arg for arg in argv if not arg.startswith("-")]
     engine_address = positional[-1] if positional else ""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
-                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8),
+        options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)],
+    )
     language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageHost(engine_address), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -208,7 +208,7 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
     stages = tuple(Stage(float(s["duration_s"]), int(s["target"])) for s in props.get("stages") or ())
     optional = {
         "workers": int(props["workers"]) if props.get("workers") else None,
-        "user_weights": dict(props["user_weights"]) if props.get("user_weights") else None,
+        "user_weights": {k: int(v) for k, v in props["user_weights"].items()} if props.get("user_weights") else None,
         "think_time_min_s": props.get("think_time_min_s"),
         "think_time_max_s": props.get("think_time_max_s"),
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,

@@ -39,7 +39,7 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
     import psycopg
     from psycopg import sql
 
-    from reference_app.seed import DEFAULT_TEST_USERS, seed_database, test_users
+    from reference_app.seed import DEFAULT_TEST_USERS, loadtest_users, seed_database
 
     server = _server(props["base_dir"], int(props["port"])).start()
     admin_dsn = server.dsn("postgres")
@@ -47,7 +47,7 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [props["user"]]).fetchone()
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+            sql.SQL(verb + " ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
                 sql.Identifier(props["user"]), sql.Literal(props["password"])
             )
         )
@@ -67,7 +67,7 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
         )
     rows: dict[str, int] = {}
     if not seeded:
-        users = test_users(DEFAULT_TEST_USERS, props["test_password"])
+        users = loadtest_users(DEFAULT_TEST_USERS, props["test_password"])
         report = seed_database(db_dsn, scale=props["seed_scale"], seed=int(props["seed"]), users=users)
         rows = dict(report.rows)
     with psycopg.connect(db_dsn, autocommit=True) as conn:

@@ -54,15 +54,23 @@ def test_stages_are_parsed_k6_style() -> None:
     assert [(st.duration_s, st.target) for st in s.load.stages] == [(90.0, 10), (30.0, 0)]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("2m", 120), ("30s", 30), ("1h", 3600), ("1m30s", 90), ("0.5s", 0.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("2m", 120), ("30s", 30), ("1h", 3600), ("1m30s", 90), ("0.5s", 0.5)]
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
 BAD_CASES = {
-    "zero users": ({"loadMaxUsers": 0}, ["odavl-perf:loadMaxUsers = 0: expected a whole number from 1 to 5000"]),
+    "zero users": (
+        {"loadMaxUsers": 0},
+        ["odavl-perf:loadMaxUsers = 0: expected a whole number from 1 to 5000"],
+    ),
     "negative users": ({"loadMaxUsers": "-5"}, ["odavl-perf:loadMaxUsers = '-5'"]),
-    "users not a number": ({"loadMaxUsers": "many"}, ["odavl-perf:loadMaxUsers = 'many': expected a whole number"]),
+    "users not a number": (
+        {"loadMaxUsers": "many"},
+        ["odavl-perf:loadMaxUsers = 'many': expected a whole number"],
+    ),
     "p99 below p95": (
         {"sloThresholds": ["http_req_duration: p(95)<500, p(99)<100"]},
         ["expected the p(99) bound (100) of http_req_duration to be at least its p(95) bound (500)"],
@@ -75,44 +83,89 @@ BAD_CASES = {
         {"loadStages": [{"duration": "1m", "target": 5, "users": 3}]},
         ["odavl-perf:loadStages[0] = ", "unknown: users"],
     ),
-    "bad stage duration": ({"loadStages": [{"duration": "soon", "target": 5}]},
-                           ["odavl-perf:loadStages[0].duration = 'soon': expected a k6 duration"]),
-    "target not a URL": ({"targetBaseUrl": "not a url"}, ["odavl-perf:targetBaseUrl = 'not a url': expected an http(s) URL"]),
+    "bad stage duration": (
+        {"loadStages": [{"duration": "soon", "target": 5}]},
+        ["odavl-perf:loadStages[0].duration = 'soon': expected a k6 duration"],
+    ),
+    "target not a URL": (
+        {"targetBaseUrl": "not a url"},
+        ["odavl-perf:targetBaseUrl = 'not a url': expected an http(s) URL"],
+    ),
     "target outside allow-list": (
         {"targetBaseUrl": "http://127.0.0.2:8080"},
-        ["odavl-perf:targetBaseUrl = 'http://127.0.0.2:8080': expected a host listed in odavl-perf:targetAllowedHosts"],
+        [
+            "odavl-perf:targetBaseUrl = 'http://127.0.0.2:8080': "
+            "expected a host listed in odavl-perf:targetAllowedHosts"
+        ],
     ),
     "non-loopback target on local": (
         {"targetBaseUrl": "https://staging.odavl.studio", "targetAllowedHosts": ["staging.odavl.studio"]},
         ["expected a loopback host"],
     ),
-    "empty secret": ({"databasePassword": ""}, ["odavl-perf:databasePassword is not set or empty: expected a secret"]),
+    "empty secret": (
+        {"databasePassword": ""},
+        ["odavl-perf:databasePassword is not set or empty: expected a secret"],
+    ),
     "plaintext secret": (
         {"__secrets__": SECRETS - {"databasePassword"}},
         ["odavl-perf:databasePassword is stored in plaintext: expected a secure value"],
     ),
-    "malformed test users": ({"testUsers": "[{\"email\": \"x\"}]"}, ["odavl-perf:testUsers = (secret): expected every test user"]),
-    "unknown user group": ({"loadUserWeights": {"insight": 1, "billing": 2}},
-                           ["odavl-perf:loadUserWeights.billing = 2: expected a user group among"]),
-    "all weights zero": ({"loadUserWeights": {"insight": 0}}, ["odavl-perf:loadUserWeights = {'insight': 0}"]),
-    "think time inverted": ({"loadThinkTimeMinMs": 5000, "loadThinkTimeMaxMs": 1000},
-                            ["odavl-perf:loadThinkTimeMaxMs = 1000: expected at least loadThinkTimeMinMs (5000)"]),
-    "time scale zero": ({"loadTimeScale": "0"}, ["odavl-perf:loadTimeScale = '0': expected a decimal number above 0"]),
-    "bad profile": ({"loadProfile": "marathon"}, ["odavl-perf:loadProfile = 'marathon': expected one of staged, smoke, soak, spike"]),
-    "bad sslmode": ({"databaseSslMode": "sometimes"}, ["odavl-perf:databaseSslMode = 'sometimes': expected one of"]),
-    "bad namespace": ({"kubernetesNamespace": "Load_Tests"}, ["odavl-perf:kubernetesNamespace = 'Load_Tests': expected a DNS label"]),
+    "malformed test users": (
+        {"testUsers": '[{"email": "x"}]'},
+        ["odavl-perf:testUsers = (secret): expected every test user"],
+    ),
+    "unknown user group": (
+        {"loadUserWeights": {"insight": 1, "billing": 2}},
+        ["odavl-perf:loadUserWeights.billing = 2: expected a user group among"],
+    ),
+    "all weights zero": (
+        {"loadUserWeights": {"insight": 0}},
+        ["odavl-perf:loadUserWeights = {'insight': 0}"],
+    ),
+    "think time inverted": (
+        {"loadThinkTimeMinMs": 5000, "loadThinkTimeMaxMs": 1000},
+        ["odavl-perf:loadThinkTimeMaxMs = 1000: expected at least loadThinkTimeMinMs (5000)"],
+    ),
+    "time scale zero": (
+        {"loadTimeScale": "0"},
+        ["odavl-perf:loadTimeScale = '0': expected a decimal number above 0"],
+    ),
+    "bad profile": (
+        {"loadProfile": "marathon"},
+        ["odavl-perf:loadProfile = 'marathon': expected one of staged, smoke, soak, spike"],
+    ),
+    "bad sslmode": (
+        {"databaseSslMode": "sometimes"},
+        ["odavl-perf:databaseSslMode = 'sometimes': expected one of"],
+    ),
+    "bad namespace": (
+        {"kubernetesNamespace": "Load_Tests"},
+        ["odavl-perf:kubernetesNamespace = 'Load_Tests': expected a DNS label"],
+    ),
     "unpinned chart": (
-        {"observabilityChartVersions": {"prometheus": "latest", "influxdb": "4.12.5", "loki": "6.46.0", "grafana": "10.1.4"}},
+        {
+            "observabilityChartVersions": {
+                "prometheus": "latest",
+                "influxdb": "4.12.5",
+                "loki": "6.46.0",
+                "grafana": "10.1.4",
+            }
+        },
         ["odavl-perf:observabilityChartVersions.prometheus = 'latest': expected a pinned chart version"],
     ),
-    "observability without kubernetes": ({"observabilityEnabled": True},
-                                         ["odavl-perf:observabilityEnabled = True: expected false unless kubernetesEnabled"]),
+    "observability without kubernetes": (
+        {"observabilityEnabled": True},
+        ["odavl-perf:observabilityEnabled = True: expected false unless kubernetesEnabled"],
+    ),
     "grafana without url or auth": (
         {"grafanaEnabled": True},
         ["odavl-perf:grafanaUrl = '': expected an http(s) URL", "odavl-perf:grafanaAuth is not set or empty"],
     ),
     "webhook not https": (
-        {"notificationsSlackWebhook": "http://hooks.example/x", "__secrets__": SECRETS | {"notificationsSlackWebhook"}},
+        {
+            "notificationsSlackWebhook": "http://hooks.example/x",
+            "__secrets__": SECRETS | {"notificationsSlackWebhook"},
+        },
         ["odavl-perf:notificationsSlackWebhook = (secret): expected an https URL"],
     ),
 }
@@ -132,8 +185,12 @@ def test_bad_settings_name_key_value_and_expected_form(case: str) -> None:
 def test_every_problem_is_reported_at_once() -> None:
     found = problems(loadMaxUsers=0, loadProfile="marathon", databaseSslMode="x", databasePassword="")
     keys = {p.split(" ")[0] for p in found}
-    assert {"odavl-perf:loadMaxUsers", "odavl-perf:loadProfile", "odavl-perf:databaseSslMode",
-            "odavl-perf:databasePassword"} <= keys
+    assert {
+        "odavl-perf:loadMaxUsers",
+        "odavl-perf:loadProfile",
+        "odavl-perf:databaseSslMode",
+        "odavl-perf:databasePassword",
+    } <= keys
 
 
 def test_production_needs_its_allow_flag_and_user_cap() -> None:
@@ -155,17 +212,26 @@ def test_production_needs_its_allow_flag_and_user_cap() -> None:
 
 def test_sslmode_require_outside_local() -> None:
     found = problems(
-        "staging", environment="staging", targetBaseUrl="https://staging.odavl.studio",
-        targetAllowedHosts=["staging.odavl.studio"], targetStartReferenceApp=False,
-        databaseManageLocalServer=False, databaseHost="db.internal", databaseSslMode="disable",
+        "staging",
+        environment="staging",
+        targetBaseUrl="https://staging.odavl.studio",
+        targetAllowedHosts=["staging.odavl.studio"],
+        targetStartReferenceApp=False,
+        databaseManageLocalServer=False,
+        databaseHost="db.internal",
+        databaseSslMode="disable",
     )
     assert any("odavl-perf:databaseSslMode = 'disable': expected require" in p for p in found)
 
 
 def test_secret_values_never_appear_in_messages() -> None:
     with pytest.raises(SettingsError) as caught:
-        settings(testUsers="not json at all: hunter2-secret", databasePassword="db-secret-value",
-                 secrets=SECRETS - {"databasePassword"}, loadMaxUsers=0)
+        settings(
+            testUsers="not json at all: hunter2-secret",
+            databasePassword="db-secret-value",
+            secrets=SECRETS - {"databasePassword"},
+            loadMaxUsers=0,
+        )
     message = str(caught.value)
     assert "hunter2-secret" not in message
     assert "db-secret-value" not in message
@@ -174,4 +240,6 @@ def test_secret_values_never_appear_in_messages() -> None:
 
 def test_web_vitals_thresholds_need_browser_users() -> None:
     found = problems(loadBrowserSharePercent=0)
-    assert sum("expected no web_vitals_* threshold while loadBrowserSharePercent is 0" in p for p in found) == 3
+    assert (
+        sum("expected no web_vitals_* threshold while loadBrowserSharePercent is 0" in p for p in found) == 3
+    )

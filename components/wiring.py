@@ -1,0 +1,65 @@
+"""Small derivations `__main__.py` needs to connect Settings to the components' args.
+
+Each keeps secrets as secret Outputs: a DSN built from the database password, or the test
+users' password, is computed inside `apply` and re-marked secret.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from components.settings import DatabaseSettings, Settings
+
+__all__ = ["fleet_suite_config", "secret_dsn", "test_password"]
+
+
+def secret_dsn(db: DatabaseSettings) -> pulumi.Output[str]:
+    """The libpq DSN of the application database, as a secret Output."""
+
+    def build(password: str | None) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=db.host,
+            port=str(db.port),
+            dbname=db.name,
+            user=db.user,
+            password=password or None,
+            sslmode=db.sslmode,
+        )
+
+    return pulumi.Output.secret(pulumi.Output.from_input(db.password).apply(build))
+
+
+def test_password(test_users: Any) -> pulumi.Output[str]:
+    """The first test user's password (the seed gives every local test user this one)."""
+
+    def first(text: str | None) -> str:
+        users = json.loads(text or "[]")
+        return users[0]["password"] if users else ""
+
+    return pulumi.Output.secret(pulumi.Output.from_input(test_users).apply(first))
+
+
+def fleet_suite_config(settings: Settings) -> str:
+    """The suite configuration the Kubernetes fleet's pods read (no secrets in it)."""
+    from loadtests.config import Stage, SuiteConfig
+
+    load = settings.load
+    return SuiteConfig(
+        target=settings.target.base_url,
+        run_id=load.run_id,
+        stack=settings.stack,
+        environment=settings.environment,
+        profile=load.profile,
+        max_users=load.max_users,
+        time_scale=load.time_scale,
+        stages=tuple(Stage(duration_s=s.duration_s, target=s.target) for s in load.stages),
+        user_weights=dict(load.user_weights),
+        think_time_min_s=load.think_time_min_s,
+        think_time_max_s=load.think_time_max_s,
+        allowed_hosts=tuple(settings.target.allowed_hosts),
+    ).to_json()
