@@ -1,9 +1,12 @@
 """Load profiles as data, and the Locust shape that plays them with linear ramps.
 
-The specification's staged profile (31 minutes, peak 1200 users) is:
+The specification's staged profile (peak 1200 users) is:
 
     ramp to 100 in 2 min, hold 5, spike to 500 in 2, hold 5, stress to 1200 in 2, hold 5,
     ramp down to 0 in 5
+
+Its headline says "31 minutes", but the stages it lists add up to 26; the stages are played
+as listed.
 
 Profiles are stored in the specification's own terms (seconds, users at a 1200-user peak) and
 scaled by `max_users / 1200` (users; a stage that has users keeps at least one) and by

@@ -1,0 +1,90 @@
+"""Mergeable HDR histograms: accuracy against exact values, exact merging, bounded size."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from loadtests.histogram import TrendHistogram
+
+
+def nearest_rank(sorted_values: list[float], pct: float) -> float:
+    return sorted_values[max(1, math.ceil(pct / 100 * len(sorted_values))) - 1]
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[float]:
+    rng = random.Random(1)
+    return [rng.lognormvariate(4.0, 1.0) for _ in range(50_000)]
+
+
+def test_percentiles_within_a_tenth_of_a_percent_of_exact(samples):
+    hist = TrendHistogram()
+    for value in samples:
+        hist.record(value)
+    exact = sorted(samples)
+    for pct in (50, 90, 95, 99, 99.9):
+        assert hist.percentile(pct) == pytest.approx(nearest_rank(exact, pct), rel=0.001), pct
+    assert hist.max() == pytest.approx(exact[-1], rel=0.001)
+    assert hist.min() == pytest.approx(exact[0], rel=0.001)
+    assert hist.mean() == pytest.approx(sum(samples) / len(samples), rel=1e-9)
+    assert hist.count == len(samples)
+
+
+def test_merging_encoded_parts_equals_recording_everything(samples):
+    whole = TrendHistogram()
+    parts = [TrendHistogram() for _ in range(3)]
+    for i, value in enumerate(samples):
+        whole.record(value)
+        parts[i % 3].record(value)
+    merged = TrendHistogram()
+    for part in parts:
+        merged.merge_encoded(json.loads(json.dumps(part.encode())))
+    assert merged.count == whole.count
+    for pct in (1, 50, 95, 99, 100):
+        assert merged.percentile(pct) == whole.percentile(pct)
+    assert merged.total == pytest.approx(whole.total)
+
+
+def test_nearest_rank_in_a_sparse_tail():
+    hist = TrendHistogram()
+    for value in [10.0] * 97 + [500.0, 900.0, 2000.0]:
+        hist.record(value)
+    # 99 % of 100 samples: rank 99 is 900 ms; rounding the rank half up would not move it here,
+    # but with 101 samples rank ceil(99.99) = 100 must be the 2000 ms sample.
+    assert hist.percentile(99) == pytest.approx(900.0, rel=0.001)
+    hist.record(1.0)
+    assert hist.percentile(99) == pytest.approx(900.0, rel=0.001)
+    assert hist.percentile(100) == pytest.approx(2000.0, rel=0.001)
+
+
+def test_size_does_not_grow_with_the_number_of_samples():
+    small, large = TrendHistogram(), TrendHistogram()
+    rng = random.Random(2)
+    for _ in range(10):
+        small.record(rng.uniform(1, 5000))
+    for _ in range(200_000):
+        large.record(rng.uniform(1, 5000))
+    assert len(small._hist.counts) == len(large._hist.counts)
+    assert len(large.encode()["hdr"]) < 40_000
+
+
+def test_out_of_range_values_are_clamped_and_counted():
+    hist = TrendHistogram(highest=1000.0)
+    hist.record(-5.0)
+    hist.record(5000.0)
+    assert hist.count == 2
+    assert hist.clamped == 1
+    assert hist.max() == pytest.approx(1000.0, rel=0.001)
+    assert hist.min() == pytest.approx(0.001)
+
+
+def test_empty_histogram_reads_zero_and_scales_must_match():
+    empty = TrendHistogram()
+    assert (empty.count, empty.percentile(95), empty.max(), empty.mean()) == (0, 0.0, 0.0, 0.0)
+    assert empty.encode()["hdr"] == ""
+    with pytest.raises(ValueError, match="scale"):
+        empty.merge(TrendHistogram(scale=10_000))

@@ -1,0 +1,132 @@
+"""Run settings, the CLI's parsing and the dispatcher: bad input is named, secrets stay hidden."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtests.__main__ import build_parser
+from loadtests.cli_run import parse_stages, parse_think_time, parse_weights
+from loadtests.config import (
+    USERS_ENV,
+    USERS_FILE_ENV,
+    PrometheusExport,
+    RunConfig,
+    SuiteConfig,
+    TestUser,
+    load_test_users,
+    parse_test_users,
+)
+from loadtests.errors import ConfigError, TargetNotAllowedError
+from loadtests.runner import RunHandle, _child_env, _suite_config
+from loadtests.shape import Stage
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8080", "http://example.com", "http://192.168.0.1"])
+def test_non_allowed_targets_are_refused(url):
+    with pytest.raises(TargetNotAllowedError, match=r"not in target\.allowed_hosts"):
+        RunConfig(target=url).validate()
+
+
+def test_bad_settings_are_all_listed():
+    config = RunConfig(
+        target="http://127.0.0.1:8080",
+        workers=0,
+        time_scale=-1.0,
+        think_time_min_s=5,
+        think_time_max_s=1,
+        user_weights={"dashboard": 2, "checkout": 1},
+        environment="production",
+    )
+    with pytest.raises(ConfigError) as info:
+        config.validate()
+    message = str(info.value)
+    for fragment in (
+        "load.workers: 0",
+        "load.time_scale: -1.0",
+        "think_time_min_s/think_time_max_s: 5/1",
+        "unknown group(s) checkout",
+        "load.allow_production",
+    ):
+        assert fragment in message
+    with pytest.raises(ConfigError, match="must be an http"):
+        RunConfig(target="ftp://127.0.0.1").validate()
+    with pytest.raises(ConfigError, match="2 ports given for 1 workers"):
+        RunConfig(
+            target="http://127.0.0.1:1",
+            workers=1,
+            prometheus=PrometheusExport(enabled=True, worker_ports=(1, 2)),
+        ).validate()
+
+
+def test_test_users_parse_without_echoing_passwords(tmp_path):
+    users = parse_test_users('[{"email": "a@x.test", "password": "s3cret"}]', "users")
+    assert users == (TestUser("a@x.test", "s3cret"),)
+    assert "s3cret" not in repr(users) and "s3cret" not in repr(
+        RunConfig(target="http://127.0.0.1", test_users=users)
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_test_users('[{"email": "a@x.test", "password": 7}]', "users")
+    assert "users[0]" in str(info.value)
+    with pytest.raises(ConfigError, match="not JSON"):
+        parse_test_users('[{"email": "a", "password": "s3cret"', "users")
+    path = tmp_path / "users.json"
+    path.write_text('[{"email": "b@x.test", "password": "p"}]')
+    assert load_test_users({USERS_FILE_ENV: str(path)})[0].email == "b@x.test"
+    assert load_test_users({}) == ()
+
+
+def test_users_reach_workers_only_through_their_environment(tmp_path):
+    config = RunConfig(
+        target="http://127.0.0.1:8080",
+        stages=(Stage(1, 2),),
+        test_users=(TestUser("a@x.test", "s3cret"),),
+        live_check=lambda snapshot: None,
+    )
+    suite = _suite_config(config, tmp_path)
+    assert "s3cret" not in suite.to_json()
+    assert SuiteConfig.from_json(suite.to_json()) == suite
+    handle = RunHandle(config=config, run_dir=tmp_path, log_dir=tmp_path, suite=suite)
+    worker_env = _child_env(handle, "worker-1")
+    master_env = _child_env(handle, None)
+    assert json.loads(worker_env[USERS_ENV]) == [{"email": "a@x.test", "password": "s3cret"}]
+    assert USERS_ENV not in master_env and "s3cret" not in json.dumps(master_env)
+
+
+def test_cli_value_parsers_name_the_bad_value():
+    assert parse_stages("30:10, 60:10,30:0") == (Stage(30, 10), Stage(60, 10), Stage(30, 0))
+    assert parse_weights("dashboard=25,insight=0") == {"dashboard": 25, "insight": 0}
+    assert parse_think_time("1-6") == (1.0, 6.0)
+    for parser, text in ((parse_stages, "30"), (parse_weights, "shop=1"), (parse_think_time, "6-1")):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text.split(",")[0])):
+            parser(text)
+
+
+def test_dispatcher_lists_run_and_refuses_a_remote_target_without_traceback():
+    assert "run" in build_parser()._subparsers._group_actions[0].choices
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests",
+            "run",
+            "--target",
+            "http://203.0.113.5",
+            "--results",
+            "/dev/null",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "host '203.0.113.5' is not in target.allowed_hosts" in result.stderr
+    assert "Traceback" not in result.stderr
