@@ -365,12 +365,23 @@ def render_report(
     baseline: Mapping[str, Any] | None = None,
     analysis: Any = None,
 ) -> str:
-    """The report as one HTML document (a string)."""
-    from loadtests.analysis import analyze
+    """The report as one HTML document (a string).
+
+    Without a prepared `analysis`, the run is analysed here with the reference app's queries and
+    the migration's indexes for the index suggestions.
+    """
+    from loadtests.analysis import analyze, project_migration_indexes, reference_app_query_source
     from loadtests.analysis_model import default_thresholds, limits_of
 
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
-    analysis = analysis or analyze(results, thresholds, baseline=baseline)
+    if analysis is None:
+        analysis = analyze(
+            results,
+            thresholds,
+            reference_app_query_source(),
+            existing_indexes=project_migration_indexes(),
+            baseline=baseline,
+        )
     evaluation = analysis.evaluation
     verdict = analysis.verdict
     limits = limits_of(thresholds)
@@ -422,25 +433,12 @@ def add_parser(subparsers: Any) -> None:
 def run_report(args: argparse.Namespace) -> int:
     import sys
 
-    from loadtests.analysis import (
-        analyze,
-        project_migration_indexes,
-        reference_app_query_source,
-        thresholds_from_args,
-    )
+    from loadtests.analysis import thresholds_from_args
 
     try:
         results = load_results(args.results)
         baseline = load_results(args.baseline) if args.baseline else None
-        thresholds = thresholds_from_args(args, results)
-        analysis = analyze(
-            results,
-            thresholds,
-            reference_app_query_source(),
-            existing_indexes=project_migration_indexes(),
-            baseline=baseline,
-        )
-        html = render_report(results, thresholds, baseline, analysis)
+        html = render_report(results, thresholds_from_args(args, results), baseline)
     except AnalysisError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
