@@ -3,20 +3,20 @@
 A small share of the virtual users are `BrowserUser`s. Each owns one browser, run by
 loadtests/browser_driver.py in a child process (Playwright cannot run inside gevent), and on
 every task visits a page of the target: load, wait until rendered, click the page's interaction
-target, read LCP, CLS, INP and FID. Per visit it
+target, read LCP, CLS, INP and FID. Per visit it records, through the suite's listener state
+(`loadtests.listeners.suite_state(environment)`):
 
-- records web_vitals_lcp / _cls / _inp / _fid samples (ms; CLS unitless) into the worker's
-  metrics collector (`record_trend(metric, endpoint, group, value)`, see loadtests/metrics.py),
-  under the endpoint "GET <path>" and the user group "dashboard"; the collector ships them to the
-  master, where they merge with every other worker's like any other trend;
-- records a check (passed = the page loaded, rendered and answered the interaction);
-- fires Locust's request event with request_type "BROWSER" (name = the endpoint, response time =
-  load-to-interaction time, exception on failure), so Locust's own statistics, failure counts
-  and error list show browser traffic; the event's context carries {"browser": True, "group",
-  "vitals"} for listeners that keep browser visits apart from HTTP requests.
+- the vitals: `record_web_vital("lcp" | "cls" | "inp" | "fid", page, group, value)` (ms; CLS
+  unitless), page = the endpoint name "GET <path>", group = the user's group ("dashboard"). They
+  land in the worker's collector as web_vitals_* trends (merged on the master with every other
+  worker's) and in the web_vitals_*{page} Prometheus histograms;
+- a check (passed = the page loaded, rendered and answered the interaction);
+- the page's document request, as Locust's request event (request_type "BROWSER", name = the
+  endpoint): its duration and time to first byte as the browser timed them, the target's
+  X-Db-Query-Duration header, the bytes transferred; a failed visit is a failed request with its
+  error. The context carries {"group", "browser": True, "vitals"}.
 
-The worker's collector is found at `environment.metrics_collector` (set by the suite's listener
-set-up). Chromium comes from the Debian package (`/usr/bin/chromium`, or ODAVL_CHROMIUM).
+Chromium comes from the Debian package (`/usr/bin/chromium`, or $ODAVL_CHROMIUM).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 import gevent
 from gevent import subprocess
 from locust import User, between, task
+from requests.structures import CaseInsensitiveDict
 
 from loadtests.browser_driver import (
     DEFAULT_CHROMIUM,
@@ -45,16 +46,19 @@ from loadtests.browser_driver import (
     parse_vitals,
 )
 from loadtests.errors import ConfigError, LoadTestError
+from loadtests.listeners import suite_state
 
 __all__ = [
     "CHROMIUM_ENV",
-    "METRICS_ATTRIBUTE",
+    "REQUEST_TYPE",
     "VITAL_METRICS",
     "BrowserError",
     "BrowserProcess",
     "BrowserUser",
-    "TrendRecorder",
+    "DashboardBrowserUser",
+    "DocumentResponse",
     "VisitOutcome",
+    "VitalsRecorder",
     "browser_weight",
     "page_endpoint",
     "record_visit",
@@ -62,15 +66,14 @@ __all__ = [
 ]
 
 CHROMIUM_ENV = "ODAVL_CHROMIUM"
-METRICS_ATTRIBUTE = "metrics_collector"
 DRIVER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser_driver.py")
 REQUEST_TYPE = "BROWSER"
-# (metric name, PageVitals attribute): the trends one visit can add to.
+# (vital name as the suite records it, PageVitals attribute); metric = "web_vitals_" + name.
 VITAL_METRICS = (
-    ("web_vitals_lcp", "lcp_ms"),
-    ("web_vitals_cls", "cls"),
-    ("web_vitals_inp", "inp_ms"),
-    ("web_vitals_fid", "fid_ms"),
+    ("lcp", "lcp_ms"),
+    ("cls", "cls"),
+    ("inp", "inp_ms"),
+    ("fid", "fid_ms"),
 )
 BROWSER_START_TIMEOUT_S = 90.0
 BROWSER_CLOSE_TIMEOUT_S = 20.0
@@ -82,10 +85,10 @@ class BrowserError(LoadTestError):
     """The browser process could not start, stopped answering, or a visit failed."""
 
 
-class TrendRecorder(Protocol):
-    """What a browser user records into: loadtests.metrics.MetricsCollector has this shape."""
+class VitalsRecorder(Protocol):
+    """Where a browser user records: loadtests.listeners.SuiteState has this shape."""
 
-    def record_trend(self, metric: str, endpoint: str, group: str, value: float) -> None: ...
+    def record_web_vital(self, name: str, page: str, group: str, value: float) -> None: ...
 
     def record_check(self, endpoint: str, group: str, passed: bool) -> None: ...
 
@@ -98,27 +101,42 @@ def page_endpoint(path: str) -> str:
 
 
 def vital_samples(vitals: PageVitals) -> list[tuple[str, float]]:
-    """(metric, value) for every vital the browser reported for a visit."""
+    """(name, value) for every vital the browser reported for a visit."""
     samples = []
-    for metric, attribute in VITAL_METRICS:
+    for name, attribute in VITAL_METRICS:
         value = getattr(vitals, attribute)
         if value is not None:
-            samples.append((metric, float(value)))
+            samples.append((name, float(value)))
     return samples
+
+
+class DocumentResponse:
+    """The page's document response in the shape the suite's request listener reads."""
+
+    __slots__ = ("bytes_sent", "headers", "status_code", "ttfb_ms")
+
+    def __init__(self, status_code: int, ttfb_ms: float | None, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.ttfb_ms = ttfb_ms
+        self.headers = CaseInsensitiveDict(headers)
+        self.bytes_sent = 0
 
 
 class VisitOutcome:
     """A finished visit as the driver reported it: vitals on success, an error otherwise."""
 
-    __slots__ = ("elapsed_ms", "error", "status", "transfer_bytes", "url", "vitals")
+    __slots__ = ("document_ms", "elapsed_ms", "error", "headers", "status", "transfer_bytes", "url", "vitals")
 
     def __init__(self, reply: Mapping[str, Any]) -> None:
         self.url = str(reply.get("url") or "")
         self.error: str | None = None
         self.vitals: PageVitals | None = None
         self.elapsed_ms = 0.0
+        self.document_ms: float | None = None
         self.status = int(reply.get("status") or 0)
         self.transfer_bytes = 0
+        headers = reply.get("headers")
+        self.headers: dict[str, str] = dict(headers) if isinstance(headers, Mapping) else {}
         if not reply.get("ok"):
             self.error = str(reply.get("error") or "the browser reported a failed visit without a reason")
             return
@@ -128,16 +146,22 @@ class VisitOutcome:
             self.error = f"unreadable vitals: {exc}"
             return
         self.elapsed_ms = float(reply.get("elapsed_ms") or 0.0)
+        self.document_ms = self.vitals.navigation.get("document_ms")
         self.transfer_bytes = int(self.vitals.navigation.get("transfer_bytes", 0))
 
+    def response(self) -> DocumentResponse | None:
+        if self.vitals is None:
+            return None
+        return DocumentResponse(self.status, self.vitals.navigation.get("ttfb_ms"), self.headers)
 
-def record_visit(recorder: TrendRecorder, endpoint: str, group: str, outcome: VisitOutcome) -> list[str]:
-    """Record a visit's vitals and its check; returns the metrics recorded."""
+
+def record_visit(recorder: VitalsRecorder, endpoint: str, group: str, outcome: VisitOutcome) -> list[str]:
+    """Record a visit's vitals and its check; returns the names of the vitals recorded."""
     recorded = []
     if outcome.vitals is not None:
-        for metric, value in vital_samples(outcome.vitals):
-            recorder.record_trend(metric, endpoint, group, value)
-            recorded.append(metric)
+        for name, value in vital_samples(outcome.vitals):
+            recorder.record_web_vital(name, endpoint, group, value)
+            recorded.append(name)
     recorder.record_check(endpoint, group, outcome.error is None)
     return recorded
 
@@ -205,6 +229,7 @@ class BrowserProcess:
         interaction_selector: str = DEFAULT_INTERACTION_SELECTOR,
         timeout_s: float = 30.0,
         quiet_ms: int = DEFAULT_QUIET_MS,
+        ready_selector: str | None = None,
     ) -> VisitOutcome:
         """One visit; a failed page is an outcome with `error`, a dead browser raises."""
         command = {
@@ -213,6 +238,7 @@ class BrowserProcess:
             "interaction_selector": interaction_selector,
             "timeout_s": timeout_s,
             "quiet_ms": quiet_ms,
+            "ready_selector": ready_selector,
         }
         self._send(command)
         return VisitOutcome(self._read(timeout_s + VISIT_MARGIN_S, f"visit of {url}"))
@@ -290,8 +316,9 @@ class BrowserUser(User):
     """A virtual user in headless Chromium; subclasses set weight/fixed_count and pages.
 
     Class attributes configure it: `pages` (paths visited in turn), `group` (user group of its
-    metrics), `interaction_selector` (what it clicks), `visit_timeout_s`, `quiet_ms` (how long
-    the page must show no change before the user interacts), `allowed_hosts` (None = the target's
+    metrics), `interaction_selector` (what it clicks), `ready_selector` (the page's main content,
+    visible before the user interacts), `visit_timeout_s`, `quiet_ms` (how long the page must
+    show no change before the user interacts), `allowed_hosts` (None = the target's
     host only), `chromium` (None = $ODAVL_CHROMIUM or /usr/bin/chromium).
     """
 
@@ -300,6 +327,7 @@ class BrowserUser(User):
     pages: ClassVar[tuple[str, ...]] = ("/dashboard",)
     group: ClassVar[str] = "dashboard"
     interaction_selector: ClassVar[str] = DEFAULT_INTERACTION_SELECTOR
+    ready_selector: ClassVar[str | None] = None
     visit_timeout_s: ClassVar[float] = 30.0
     quiet_ms: ClassVar[int] = DEFAULT_QUIET_MS
     allowed_hosts: ClassVar[tuple[str, ...] | None] = None
@@ -310,17 +338,18 @@ class BrowserUser(User):
         super().__init__(environment)
         self._browser: BrowserProcess | None = None
         self._next_page = 0
-        self._recorder: TrendRecorder | None = None
+        self._recorder: VitalsRecorder | None = None
 
     def on_start(self) -> None:
         if not self.host:
             raise BrowserError("a browser user needs the target URL (Locust host) to be set")
-        recorder = getattr(self.environment, METRICS_ATTRIBUTE, None)
-        if recorder is None:
+        try:
+            self._recorder = suite_state(self.environment)
+        except KeyError:
             raise BrowserError(
-                f"no metrics collector at environment.{METRICS_ATTRIBUTE}: web vitals would be lost"
-            )
-        self._recorder = recorder
+                "the suite's listeners are not set up on this Locust environment "
+                "(loadtests.listeners.setup_suite_listeners): web vitals would be lost"
+            ) from None
         for path in self.pages:
             page_endpoint(path)
         host = urlsplit(self.host).hostname or ""
@@ -353,25 +382,46 @@ class BrowserUser(User):
                 # The browser died during an earlier visit: start a fresh one.
                 self._browser.start()
             outcome = self._browser.visit(
-                urljoin(self.host, path), self.interaction_selector, self.visit_timeout_s, self.quiet_ms
+                urljoin(self.host, path),
+                self.interaction_selector,
+                self.visit_timeout_s,
+                self.quiet_ms,
+                self.ready_selector,
             )
         except BrowserError as exc:
             outcome = VisitOutcome({"ok": False, "url": path, "error": str(exc)})
         record_visit(self._recorder, endpoint, self.group, outcome)
-        elapsed_ms = outcome.elapsed_ms if outcome.error is None else (time.time() - started) * 1000
+        if outcome.error is None:
+            response_time = outcome.document_ms if outcome.document_ms is not None else outcome.elapsed_ms
+        else:
+            response_time = (time.time() - started) * 1000
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=endpoint,
-            response_time=elapsed_ms,
+            response_time=response_time,
             response_length=outcome.transfer_bytes,
+            response=outcome.response(),
             exception=BrowserError(outcome.error) if outcome.error else None,
             context={
-                "browser": True,
                 "group": self.group,
+                "browser": True,
                 "vitals": dict(vital_samples(outcome.vitals)) if outcome.vitals else {},
             },
             url=outcome.url or path,
             start_time=started,
-            response=None,
         )
         return outcome
+
+
+class DashboardBrowserUser(BrowserUser):
+    """The reference app's dashboard page (GET /dashboard) as a first-time visitor sees it.
+
+    Its main content is the hero image (the LCP element); the user waits for it, then clicks the
+    first summary card (the page has no button of its own).
+    """
+
+    abstract = True
+    pages = ("/dashboard",)
+    group = "dashboard"
+    ready_selector = "img.hero"
+    interaction_selector = ".cards .card"

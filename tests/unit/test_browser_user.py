@@ -15,6 +15,7 @@ from locust.env import Environment
 
 from loadtests.browser_driver import BrowserOptions, PageVitals
 from loadtests.browser_user import (
+    REQUEST_TYPE,
     BrowserError,
     BrowserProcess,
     BrowserUser,
@@ -24,7 +25,9 @@ from loadtests.browser_user import (
     record_visit,
     vital_samples,
 )
+from loadtests.config import SuiteConfig
 from loadtests.errors import ConfigError
+from loadtests.listeners import SuiteState, setup_suite_listeners
 from loadtests.metrics import MetricsCollector
 
 VITALS = {
@@ -39,22 +42,18 @@ OPTIONS = BrowserOptions(allowed_hosts=("127.0.0.1",))
 
 def test_vital_samples_skip_what_the_browser_did_not_report():
     vitals = PageVitals(lcp_ms=1200.0, cls=0.0, inp_ms=None, fid_ms=4.0)
-    assert vital_samples(vitals) == [
-        ("web_vitals_lcp", 1200.0),
-        ("web_vitals_cls", 0.0),
-        ("web_vitals_fid", 4.0),
-    ]
+    assert vital_samples(vitals) == [("lcp", 1200.0), ("cls", 0.0), ("fid", 4.0)]
 
 
 def test_record_visit_feeds_the_merged_web_vital_trends():
-    worker = MetricsCollector()
+    worker = SuiteState(SuiteConfig(target="http://127.0.0.1:8080"))
     for lcp in (1000.0, 3000.0):
         outcome = VisitOutcome({"ok": True, "elapsed_ms": 50, "vitals": {**VITALS, "lcp_ms": lcp}})
         record_visit(worker, "GET /dashboard", "dashboard", outcome)
     record_visit(worker, "GET /dashboard", "dashboard", VisitOutcome({"ok": False, "error": "HTTP 500"}))
 
     master = MetricsCollector()
-    master.merge_delta(worker.take_delta())
+    master.merge_delta(worker.collector.take_delta())
     metrics = master.summaries(duration_s=10.0)["metrics"]
     assert metrics["web_vitals_lcp"]["count"] == 2
     assert metrics["web_vitals_lcp"]["max"] == pytest.approx(3000.0, rel=1e-3)
@@ -127,9 +126,10 @@ for line in sys.stdin:
     elif "crash" in command["url"]:
         sys.exit(3)
     else:
-        vitals = {"lcp_ms": 700.0, "cls": 0.0, "inp_ms": 40.0, "fid_ms": 1.0, "navigation": {}}
-        reply({"ok": True, "url": command["url"], "elapsed_ms": 20.0, "vitals": vitals,
-               "selector": command["interaction_selector"]})
+        navigation = {"document_ms": 9.5, "ttfb_ms": 4.0, "transfer_bytes": 900}
+        vitals = {"lcp_ms": 700.0, "cls": 0.0, "inp_ms": 40.0, "fid_ms": 1.0, "navigation": navigation}
+        reply({"ok": True, "url": command["url"], "status": 200, "elapsed_ms": 20.0, "vitals": vitals,
+               "headers": {"x-db-query-duration": "2.5"}})
 """
 
 
@@ -188,20 +188,18 @@ class DashboardBrowser(BrowserUser):
     pages = ("/dashboard", "/fail")
 
 
-def make_user(tmp_path, collector: MetricsCollector | None) -> tuple[DashboardBrowser, list[dict]]:
-    env = Environment(user_classes=[DashboardBrowser], host="http://127.0.0.1:8080")
-    if collector is not None:
-        env.metrics_collector = collector
+def make_environment(user_class: type, with_listeners: bool = True) -> tuple[Environment, SuiteState | None]:
+    env = Environment(user_classes=[user_class], host="http://127.0.0.1:8080")
+    state = setup_suite_listeners(env.events, SuiteConfig(target=env.host)) if with_listeners else None
+    return env, state
+
+
+def test_browser_user_records_vitals_and_its_document_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(DashboardBrowser, "driver_script", fake_driver(tmp_path, ECHO_DRIVER))
+    env, state = make_environment(DashboardBrowser)
     fired: list[dict] = []
     env.events.request.add_listener(lambda **kwargs: fired.append(kwargs))
     user = DashboardBrowser(env)
-    return user, fired
-
-
-def test_browser_user_records_vitals_and_fires_request_events(tmp_path, monkeypatch):
-    collector = MetricsCollector()
-    user, fired = make_user(tmp_path, collector)
-    monkeypatch.setattr(DashboardBrowser, "driver_script", fake_driver(tmp_path, ECHO_DRIVER))
     user.on_start()
     try:
         assert user._browser.options.allowed_hosts == ("127.0.0.1",)
@@ -211,15 +209,28 @@ def test_browser_user_records_vitals_and_fires_request_events(tmp_path, monkeypa
         user.on_stop()
 
     assert [(e["request_type"], e["name"]) for e in fired] == [
-        ("BROWSER", "GET /dashboard"),
-        ("BROWSER", "GET /fail"),
+        (REQUEST_TYPE, "GET /dashboard"),
+        (REQUEST_TYPE, "GET /fail"),
     ]
-    assert fired[0]["exception"] is None and fired[0]["response_time"] == 20.0
-    assert fired[0]["context"]["vitals"]["web_vitals_lcp"] == 700.0
+    # The request is the page's document as the browser timed it, not the whole visit.
+    assert fired[0]["exception"] is None and fired[0]["response_time"] == 9.5
+    assert fired[0]["response"].ttfb_ms == 4.0
+    assert fired[0]["context"] == {
+        "group": "dashboard",
+        "browser": True,
+        "vitals": {"lcp": 700.0, "cls": 0.0, "inp": 40.0, "fid": 1.0},
+    }
     assert isinstance(fired[1]["exception"], BrowserError)
-    metrics = collector.summaries(duration_s=1.0)["endpoints"]
-    assert metrics["GET /dashboard"]["web_vitals_lcp"]["count"] == 1
-    assert metrics["GET /fail"]["checks"]["fails"] == 1
+
+    summaries = state.collector.summaries(duration_s=1.0)
+    page = summaries["endpoints"]["GET /dashboard"]
+    assert page["web_vitals_lcp"]["count"] == 1
+    assert page["http_req_duration"]["max"] == pytest.approx(9.5, rel=1e-3)
+    assert page["time_to_first_byte"]["max"] == pytest.approx(4.0, rel=1e-3)
+    assert page["db_query_duration"]["max"] == pytest.approx(2.5, rel=1e-3)
+    failed = summaries["endpoints"]["GET /fail"]
+    assert failed["checks"]["fails"] == 1 and failed["http_req_failed"]["passes"] == 1
+    assert summaries["groups"]["dashboard"]["web_vitals_inp"]["count"] == 1
 
 
 def test_browser_user_starts_a_new_browser_after_a_crash(tmp_path):
@@ -228,8 +239,7 @@ def test_browser_user_starts_a_new_browser_after_a_crash(tmp_path):
         pages = ("/crash", "/dashboard")
         driver_script = fake_driver(tmp_path, ECHO_DRIVER)
 
-    env = Environment(user_classes=[CrashingBrowser], host="http://127.0.0.1:8080")
-    env.metrics_collector = MetricsCollector()
+    env, _ = make_environment(CrashingBrowser)
     user = CrashingBrowser(env)
     user.on_start()
     try:
@@ -240,10 +250,10 @@ def test_browser_user_starts_a_new_browser_after_a_crash(tmp_path):
         user.on_stop()
 
 
-def test_browser_user_refuses_to_start_without_a_metrics_collector(tmp_path):
-    user, _ = make_user(tmp_path, collector=None)
-    with pytest.raises(BrowserError, match="metrics_collector"):
-        user.on_start()
+def test_browser_user_refuses_to_start_without_the_suite_listeners():
+    env, _ = make_environment(DashboardBrowser, with_listeners=False)
+    with pytest.raises(BrowserError, match="setup_suite_listeners"):
+        DashboardBrowser(env).on_start()
 
 
 def test_fake_driver_runs_with_this_interpreter():
