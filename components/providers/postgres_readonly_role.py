@@ -34,6 +34,20 @@ from components.providers.pg_connection import (
 __all__ = ["ReadonlyRole", "ReadonlyRoleArgs", "ReadonlyRoleProvider", "password_fingerprint"]
 
 
+_GRANTS = (
+    "GRANT CONNECT ON DATABASE {db} TO {role}",
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
+)
+_REVOKES = (
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE SELECT ON TABLES FROM {role}",
+    "REVOKE SELECT ON ALL TABLES IN SCHEMA {schema} FROM {role}",
+    "REVOKE USAGE ON SCHEMA {schema} FROM {role}",
+    "REVOKE CONNECT ON DATABASE {db} FROM {role}",
+)
+
+
 def password_fingerprint(salt: str, password: str) -> str:
     return hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
 
@@ -52,12 +66,7 @@ def _apply_role(conn, role: str, password: str, schema: str, database: str, crea
     verb = sql.SQL("CREATE ROLE") if create else sql.SQL("ALTER ROLE")
     ident = sql.Identifier(role)
     conn.execute(sql.SQL("{} {} ").format(verb, ident) + options.format(sql.Literal(verifier)))
-    for statement in (
-        "GRANT CONNECT ON DATABASE {db} TO {role}",
-        "GRANT USAGE ON SCHEMA {schema} TO {role}",
-        "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
-    ):
+    for statement in _GRANTS:
         conn.execute(
             sql.SQL(statement).format(db=sql.Identifier(database), schema=sql.Identifier(schema), role=ident)
         )
@@ -107,25 +116,20 @@ class ReadonlyRoleProvider(PasswordFromConfig):
 
         if not props.get("created"):
             return
-        ident = sql.Identifier(props["role"])
+        # Revoke exactly what create granted (DROP OWNED BY would need membership in the
+        # role, which a CREATEROLE administrator does not have), then drop the role.
         with _connect(self.conninfo_for(props["target"])) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (props["role"],)).fetchone()
-            if exists:
-                # Revoke exactly what create granted (DROP OWNED BY would need membership in the
-                # role, which a CREATEROLE-only admin does not have), then drop the role.
-                schema = sql.Identifier(props.get("schema") or "public")
-                for statement in (
-                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE SELECT ON TABLES FROM {role}",
-                    "REVOKE SELECT ON ALL TABLES IN SCHEMA {schema} FROM {role}",
-                    "REVOKE USAGE ON SCHEMA {schema} FROM {role}",
-                    "REVOKE CONNECT ON DATABASE {db} FROM {role}",
-                ):
-                    conn.execute(
-                        sql.SQL(statement).format(
-                            schema=schema, role=ident, db=sql.Identifier(props["database"])
-                        )
-                    )
-                conn.execute(sql.SQL("DROP ROLE {}").format(ident))
+            if not exists:
+                return
+            names = {
+                "db": sql.Identifier(props["database"]),
+                "schema": sql.Identifier(props["schema"]),
+                "role": sql.Identifier(props["role"]),
+            }
+            for statement in _REVOKES:
+                conn.execute(sql.SQL(statement).format(**names))
+            conn.execute(sql.SQL("DROP ROLE {role}").format(**names))
 
 
 @dataclass

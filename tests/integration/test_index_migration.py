@@ -11,6 +11,7 @@ import threading
 import psycopg
 import pytest
 from psycopg import sql
+from pulumi.dynamic import Config, ConfigureRequest
 
 from components.providers.index_migration import IndexMigrationProvider
 from components.providers.index_migration_runner import (
@@ -260,19 +261,49 @@ def test_drifted_indexes_and_reindex_leftovers_are_repaired(dsn):
     assert "idx_users_email_ccnew" not in index_state(dsn)
 
 
-def test_extension_and_read_only_role_providers(seeded_database_factory):
-    dsn = seeded_database_factory(scale="small", seed=42).dsn
-    extension = PostgresExtensionProvider()
+ADMIN = "tuning_admin"
+
+
+def administrator_dsn(superuser_dsn: str, database: str) -> str:
+    """Hand the database and its tables to a non-superuser CREATEROLE role, as on a managed server."""
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ADMIN,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD 'admin-pw'").format(sql.Identifier(ADMIN))
+            )
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(ADMIN))
+        )
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        for (table,) in tables:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(table), sql.Identifier(ADMIN))
+            )
+    return psycopg.conninfo.make_conninfo(superuser_dsn, user=ADMIN, password="admin-pw")
+
+
+def test_extension_role_and_indexes_as_a_createrole_administrator(seeded_database_factory):
+    database = seeded_database_factory(scale="small", seed=42)
+    dsn = administrator_dsn(database.dsn, database.name)
+    config = ConfigureRequest(Config({"odavl-perf:databasePassword": "admin-pw"}, "odavl-perf"))
+    extension = PostgresExtensionProvider("odavl-perf:databasePassword")
+    extension.configure(config)
     ext = extension.create({"dsn": dsn, "name": "pg_trgm", "schema": "public"})
     assert ext.outs["created"] is True and ext.outs["version"]
     again = extension.create({"dsn": dsn, "name": "pg_trgm", "schema": "public"})
     assert again.outs["created"] is False  # existed: not ours to drop
 
-    roles = ReadonlyRoleProvider()
+    roles = ReadonlyRoleProvider("odavl-perf:databasePassword")
+    roles.configure(config)
     password = "reader-Pa55"
     role = roles.create({"dsn": dsn, "role": "grafana_reader", "password": password, "schema": "public"})
     assert role.outs["created"] is True
     assert password not in repr(role.outs)
+    migration = IndexMigrationProvider("odavl-perf:databasePassword")
+    migration.configure(config)
+    applied = migration.create({"dsn": dsn, "migration_sql": MIGRATION_SQL})
+    assert set(applied.outs["index_statuses"].values()) == {"created"}
+
     reader_dsn = psycopg.conninfo.make_conninfo(dsn, user="grafana_reader", password=password)
     with psycopg.connect(reader_dsn, autocommit=True) as reader:
         assert reader.execute("SELECT count(*) FROM insight_issues").fetchone()[0] > 0
@@ -280,27 +311,31 @@ def test_extension_and_read_only_role_providers(seeded_database_factory):
             reader.execute("INSERT INTO audit_logs (org_id, action, target_type) VALUES (1, 'x', 'y')")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             reader.execute("CREATE TABLE sneaky (id int)")
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        stored = admin.execute(
+    with psycopg.connect(database.dsn, autocommit=True) as superuser:
+        stored = superuser.execute(
             "SELECT rolpassword, rolsuper, rolcreaterole, rolcreatedb FROM pg_authid WHERE rolname = %s",
             ("grafana_reader",),
         ).fetchone()
         assert stored[0].startswith("SCRAM-SHA-256$") and password not in stored[0]
         assert stored[1:] == (False, False, False)
-        privileges = admin.execute(
+        privileges = superuser.execute(
             "SELECT DISTINCT privilege_type FROM information_schema.role_table_grants WHERE grantee = %s",
             ("grafana_reader",),
         ).fetchall()
         assert privileges == [("SELECT",)]
-        admin.execute(sql.SQL("CREATE TABLE later_table (id int)"))
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("CREATE TABLE later_table (id int)")
     with psycopg.connect(reader_dsn) as reader:  # default privileges cover tables created later
         assert reader.execute("SELECT count(*) FROM later_table").fetchone()[0] == 0
 
+    # Destroy order: dependents first, each from its outputs alone.
+    migration.delete(applied.id, applied.outs)
     roles.delete(role.id, role.outs)
     extension.delete(ext.id, ext.outs)
-    with psycopg.connect(dsn) as admin:
-        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader'").fetchone() is None
-        assert admin.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() is None
+    with psycopg.connect(database.dsn) as superuser:
+        assert superuser.execute("SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader'").fetchone() is None
+        assert superuser.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() is None
+    assert index_state(database.dsn) == {}
 
 
 def test_refresh_notices_an_index_dropped_out_of_band_and_the_update_rebuilds_it(dsn):
