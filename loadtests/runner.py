@@ -322,7 +322,8 @@ def wait_fleet(handle: RunHandle, on_tick: Callable[[dict], None] | None = None)
         linger = config.prometheus.linger_s if config.prometheus.enabled else 0.0
         for proc in handle.workers:
             _stop_process(proc, SHUTDOWN_GRACE_S + linger)
-        _tick(handle, on_tick)
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while cleaning up
+            _tick(handle, on_tick)
     return _collect(handle)
 
 

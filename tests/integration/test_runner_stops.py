@@ -1,0 +1,73 @@
+"""Early ends of a run: a live check aborts it, Ctrl-C interrupts it; partial results are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.config import RunConfig
+from loadtests.results import load_document, validate_document
+from loadtests.runner import run_local
+from loadtests.shape import Stage
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def probe_config(target, tmp_path, **extra) -> RunConfig:
+    return RunConfig(
+        target=target.url,
+        stages=(Stage(1, 6), Stage(60, 6), Stage(1, 0)),  # long: only an early stop ends it in time
+        workers=1,
+        locustfile=str(REPO_ROOT / "bench" / "locust_probe.py"),
+        results_path=str(tmp_path / "results.json"),
+        stop_timeout_s=4.0,
+        run_timeout_s=120,
+        **extra,
+    )
+
+
+def test_live_check_aborts_with_its_reason(locust_target, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBE_PATH", "/fast")
+    snapshots: list[dict] = []
+
+    def live_check(snapshot: dict) -> str | None:
+        snapshots.append(snapshot)
+        requests = snapshot["metrics"].get("http_reqs", {}).get("count", 0)
+        return "http_reqs: count>=50 reached (test abort)" if requests >= 50 else None
+
+    doc = run_local(probe_config(locust_target, tmp_path, live_check=live_check, live_check_interval_s=1.0))
+    assert doc["status"] == "aborted"
+    assert doc["abort_reason"] == "http_reqs: count>=50 reached (test abort)"
+    assert doc["duration_s"] < 40
+    assert doc["metrics"]["http_reqs"]["count"] >= 50
+    assert load_document(tmp_path / "results.json") == doc
+    assert snapshots and all(s["status"] == "running" for s in snapshots)
+    validate_document(snapshots[-1])  # snapshots are results documents too
+
+
+def test_ctrl_c_interrupts_and_keeps_partial_results(locust_target, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBE_PATH", "/fast")
+
+    pressed: list[bool] = []
+
+    def on_tick(progress: dict) -> None:
+        if progress["requests"] >= 50 and not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt  # as Ctrl-C arrives in the runner's loop
+
+    doc = run_local(probe_config(locust_target, tmp_path), on_tick=on_tick)
+    assert doc["status"] == "interrupted"
+    assert "Ctrl-C" in doc["abort_reason"]
+    assert doc["metrics"]["http_reqs"]["count"] >= 50
+    assert doc["workers"] == [
+        {
+            "id": "worker-1",
+            "state": "finished",
+            "requests": doc["metrics"]["http_reqs"]["count"],
+            "failures": doc["metrics"]["http_req_failed"]["passes"],
+        }
+    ]
+    assert load_document(tmp_path / "results.json") == doc
