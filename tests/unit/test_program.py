@@ -178,12 +178,12 @@ def test_load_can_be_switched_off_leaving_the_infrastructure() -> None:
         (
             "local",
             {"loadMaxUsers": 0},
-            "odavl-perf:loadMaxUsers = '0': expected a whole number from 1 to 5000",
+            "loadMaxUsers = '0': expected a whole number from 1 to 5000",
         ),
         (
             "production",
             {"loadAllowProduction": False},
-            "odavl-perf:loadAllowProduction = False: expected true",
+            "loadAllowProduction = False: expected true",
         ),
         ("staging", {"targetBaseUrl": "https://evil.example"}, "expected a host listed in"),
     ],
