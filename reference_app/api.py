@@ -1,4 +1,4 @@
-"""The JSON API: authentication, dashboard, insight, autopilot, guardian, analytics, admin.
+"""The JSON API: dashboard, insight, autopilot, guardian, analytics, admin (auth: api_auth).
 
 Every handler authenticates first, then validates its parameters (unknown, repeated or
 malformed ones get a 400 naming the parameter), then runs one named query from
@@ -7,8 +7,6 @@ reference_app.queries scoped to the caller's organisation.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,9 +16,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reference_app import queries
-from reference_app.auth import SESSION_COOKIE, Principal, authenticate, digest, new_api_key, new_session_token
-from reference_app.db import Database
-from reference_app.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from reference_app.api_auth import (
+    active_sessions,
+    create_api_key,
+    list_api_keys,
+    login,
+    logout,
+    revoke_api_key,
+)
+from reference_app.api_common import (
+    authenticated,
+    client_ip,
+    database,
+    json_body,
+    list_response,
+    query_params,
+)
+from reference_app.errors import BadRequest, NotFound
 from reference_app.params import (
     PAGING,
     Param,
@@ -28,11 +40,9 @@ from reference_app.params import (
     enum_param,
     id_param,
     parse_id,
-    parse_query,
     require_fields,
     text_param,
 )
-from reference_app.passwords import hash_password, verify_password
 from reference_app.responses import json_response, page
 
 __all__ = ["api_routes"]
@@ -46,205 +56,14 @@ BUCKETS = {
     "day": (timedelta(days=30), timedelta(days=400)),
     "week": (timedelta(days=182), timedelta(days=800)),
 }
-MAX_BODY_BYTES = 16 * 1024
-# A wrong email costs as much as a wrong password, so timing does not reveal accounts.
-_DUMMY_HASH = hash_password("not-a-password", salt=b"studiohub-dummy!", n=2**12)
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-async def _caller(request: Request) -> Principal:
-    return await authenticate(request, _db(request))
-
-
-def _query(request: Request, spec: Mapping[str, Param]) -> dict[str, Any]:
-    return parse_query(request.query_params.multi_items(), spec)
-
-
-async def _json_body(request: Request) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise UnsupportedMediaType("send the request body as application/json")
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        raise PayloadTooLarge(f"the request body must be at most {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the request body must be at most {MAX_BODY_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}".split("\n")[0][:200]) from None
-
-
-async def _list(
-    request: Request, sql: str, spec: Mapping[str, Param] | None = None, **fixed: Any
-) -> Response:
-    caller = await _caller(request)
-    params = _query(request, {**(spec or {}), **PAGING})
-    args = {**params, **fixed, "org_id": caller.org_id}
-    rows = await _db(request).fetch_all(sql, args)
-    return json_response(page(rows, params))
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-# --- authentication ---------------------------------------------------------------------
-
-
-async def login(request: Request) -> Response:
-    _query(request, {})
-    body = require_fields(await _json_body(request), {"email": (str, 254), "password": (str, 1024)})
-    email = body["email"].strip().lower()
-    db = _db(request)
-    user = await db.fetch_one(queries.AUTH_USER_BY_EMAIL, {"email": email})
-    stored = user["password_hash"] if user else _DUMMY_HASH
-    valid = await asyncio.to_thread(verify_password, body["password"], stored)
-    if user is None or not valid:
-        raise Unauthorized("wrong email or password", code="invalid_credentials")
-    token = new_session_token()
-    ttl_s = request.app.state.config.session_ttl_s
-    async with db.transaction() as tx:
-        session = await tx.fetch_one(
-            queries.AUTH_SESSION_INSERT,
-            {
-                "user_id": user["id"],
-                "token_hash": digest(token),
-                "ttl_s": ttl_s,
-                "ip_address": _client_ip(request),
-                "user_agent": request.headers.get("user-agent", "")[:256],
-            },
-        )
-        await tx.execute(queries.AUTH_USER_TOUCH_LOGIN, {"user_id": user["id"]})
-        await tx.execute(
-            queries.AUDIT_LOG_INSERT,
-            {
-                "org_id": user["org_id"],
-                "user_id": user["id"],
-                "action": "login",
-                "target_type": "session",
-                "target_id": str(session["id"]) if session else None,
-                "ip_address": _client_ip(request),
-            },
-        )
-    assert session is not None
-    response = json_response(
-        {
-            "token": token,
-            "token_type": "Bearer",
-            "expires_at": session["expires_at"],
-            "user": {key: user[key] for key in ("id", "org_id", "email", "display_name", "role")},
-        }
-    )
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl_s, httponly=True, samesite="lax", path="/")
-    return response
-
-
-async def logout(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    user_id = caller.require_user()
-    async with _db(request).transaction() as tx:
-        await tx.execute(queries.AUTH_SESSION_REVOKE, {"session_id": caller.session_id})
-        await tx.execute(
-            queries.AUDIT_LOG_INSERT,
-            {
-                "org_id": caller.org_id,
-                "user_id": user_id,
-                "action": "logout",
-                "target_type": "session",
-                "target_id": str(caller.session_id),
-                "ip_address": _client_ip(request),
-            },
-        )
-    response = json_response({"status": "logged_out"})
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-async def active_sessions(request: Request) -> Response:
-    caller = await _caller(request)
-    params = _query(request, PAGING)
-    rows = await _db(request).fetch_all(
-        queries.AUTH_SESSIONS_ACTIVE_BY_USER, {**params, "user_id": caller.require_user()}
-    )
-    return json_response(page(rows, params))
-
-
-# --- API keys -----------------------------------------------------------------------------
-
-
-async def list_api_keys(request: Request) -> Response:
-    return await _list(request, queries.API_KEYS_ACTIVE_BY_ORG)
-
-
-async def create_api_key(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    user_id = caller.require_user()
-    body = require_fields(await _json_body(request), {"name": (str, 64)})
-    key = new_api_key()
-    async with _db(request).transaction() as tx:
-        row = await tx.fetch_one(
-            queries.API_KEY_INSERT,
-            {
-                "org_id": caller.org_id,
-                "user_id": user_id,
-                "name": body["name"],
-                "key_prefix": key[:10],
-                "key_hash": digest(key),
-            },
-        )
-        assert row is not None
-        await tx.execute(
-            queries.AUDIT_LOG_INSERT,
-            {
-                "org_id": caller.org_id,
-                "user_id": user_id,
-                "action": "api_key.created",
-                "target_type": "api_key",
-                "target_id": str(row["id"]),
-                "ip_address": _client_ip(request),
-            },
-        )
-    return json_response({**row, "key": key}, status=201)
-
-
-async def revoke_api_key(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    key_id = parse_id("api_key_id", request.path_params["api_key_id"])
-    async with _db(request).transaction() as tx:
-        row = await tx.fetch_one(queries.API_KEY_REVOKE, {"api_key_id": key_id, "org_id": caller.org_id})
-        if row is None:
-            raise NotFound(f"no active API key {key_id} in your organisation")
-        await tx.execute(
-            queries.AUDIT_LOG_INSERT,
-            {
-                "org_id": caller.org_id,
-                "user_id": caller.user_id,
-                "action": "api_key.revoked",
-                "target_type": "api_key",
-                "target_id": str(key_id),
-                "ip_address": _client_ip(request),
-            },
-        )
-    return json_response({"id": key_id, "status": "revoked"})
-
 
 # --- dashboard, organisations, projects, users ---------------------------------------------
 
 
 async def dashboard_overview(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    row = await _db(request).fetch_one(queries.DASHBOARD_OVERVIEW, {"org_id": caller.org_id})
+    caller = await authenticated(request)
+    query_params(request, {})
+    row = await database(request).fetch_one(queries.DASHBOARD_OVERVIEW, {"org_id": caller.org_id})
     return json_response({"org_id": caller.org_id, **(row or {})})
 
 
@@ -252,21 +71,21 @@ _SLUG = text_param(1, 64, pattern=r"[a-z0-9][a-z0-9-]*", what="a slug (lower-cas
 
 
 async def organization(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
+    caller = await authenticated(request)
+    query_params(request, {})
     slug = _SLUG.convert("slug", request.path_params["slug"])
-    row = await _db(request).fetch_one(queries.ORGANIZATION_BY_SLUG, {"slug": slug})
+    row = await database(request).fetch_one(queries.ORGANIZATION_BY_SLUG, {"slug": slug})
     if row is None or row["id"] != caller.org_id:
         raise NotFound(f"no organisation {slug!r} among yours")
     return json_response(row)
 
 
 async def project_by_slug(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
+    caller = await authenticated(request)
+    query_params(request, {})
     slug = _SLUG.convert("slug", request.path_params["slug"])
     project_slug = _SLUG.convert("project_slug", request.path_params["project_slug"])
-    db = _db(request)
+    db = database(request)
     org = await db.fetch_one(queries.ORGANIZATION_BY_SLUG, {"slug": slug})
     if org is None or org["id"] != caller.org_id:
         raise NotFound(f"no organisation {slug!r} among yours")
@@ -277,22 +96,22 @@ async def project_by_slug(request: Request) -> Response:
 
 
 async def list_projects(request: Request) -> Response:
-    return await _list(request, queries.PROJECTS_BY_ORG)
+    return await list_response(request, queries.PROJECTS_BY_ORG)
 
 
 async def list_users(request: Request) -> Response:
-    return await _list(request, queries.USERS_BY_ORG)
+    return await list_response(request, queries.USERS_BY_ORG)
 
 
 # --- insight ---------------------------------------------------------------------------------
 
 
 async def issues_recent(request: Request) -> Response:
-    return await _list(request, queries.INSIGHT_ISSUES_RECENT_BY_ORG)
+    return await list_response(request, queries.INSIGHT_ISSUES_RECENT_BY_ORG)
 
 
 async def issues_unresolved(request: Request) -> Response:
-    return await _list(
+    return await list_response(
         request,
         queries.INSIGHT_ISSUES_UNRESOLVED_BY_SEVERITY,
         {"severity": enum_param(SEVERITIES, required=True)},
@@ -301,7 +120,7 @@ async def issues_unresolved(request: Request) -> Response:
 
 async def issues_by_project(request: Request) -> Response:
     spec = {"project_id": id_param(), "status": enum_param(ISSUE_STATUSES, required=True)}
-    return await _list(request, queries.INSIGHT_ISSUES_BY_PROJECT_STATUS, spec)
+    return await list_response(request, queries.INSIGHT_ISSUES_BY_PROJECT_STATUS, spec)
 
 
 async def issues_by_detector(request: Request) -> Response:
@@ -310,7 +129,7 @@ async def issues_by_detector(request: Request) -> Response:
             3, 64, pattern=r"[a-z0-9][a-z0-9/_.-]*", what="a detector id like security/xss"
         )
     }
-    return await _list(request, queries.INSIGHT_ISSUES_BY_DETECTOR, spec)
+    return await list_response(request, queries.INSIGHT_ISSUES_BY_DETECTOR, spec)
 
 
 def like_pattern(text: str) -> str:
@@ -320,80 +139,75 @@ def like_pattern(text: str) -> str:
 
 
 async def issues_search(request: Request) -> Response:
-    caller = await _caller(request)
+    caller = await authenticated(request)
     # at least 3 characters: what a trigram index can serve
-    params = _query(request, {"q": text_param(3, 100), **PAGING})
+    params = query_params(request, {"q": text_param(3, 100), **PAGING})
     args = {
         "org_id": caller.org_id,
         "pattern": like_pattern(params["q"]),
         "limit": params["limit"],
         "offset": params["offset"],
     }
-    rows = await _db(request).fetch_all(queries.INSIGHT_ISSUES_FILE_PATH_SEARCH, args)
+    rows = await database(request).fetch_all(queries.INSIGHT_ISSUES_FILE_PATH_SEARCH, args)
     return json_response({**page(rows, params), "q": params["q"]})
 
 
-async def issue_detail(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    issue_id = parse_id("issue_id", request.path_params["issue_id"])
-    row = await _db(request).fetch_one(
-        queries.INSIGHT_ISSUE_DETAIL, {"issue_id": issue_id, "org_id": caller.org_id}
-    )
+async def _detail(request: Request, sql: str, id_name: str, what: str) -> Response:
+    """One row by its id from the path, 404 when it is not the caller's organisation's."""
+    caller = await authenticated(request)
+    query_params(request, {})
+    item_id = parse_id(id_name, request.path_params[id_name])
+    row = await database(request).fetch_one(sql, {id_name: item_id, "org_id": caller.org_id})
     if row is None:
-        raise NotFound(f"no issue {issue_id} in your organisation")
+        raise NotFound(f"no {what} {item_id} in your organisation")
     return json_response(row)
+
+
+async def issue_detail(request: Request) -> Response:
+    return await _detail(request, queries.INSIGHT_ISSUE_DETAIL, "issue_id", "issue")
 
 
 # --- autopilot ----------------------------------------------------------------------------
 
 
 async def runs_by_org(request: Request) -> Response:
-    return await _list(request, queries.AUTOPILOT_RUNS_BY_ORG)
+    return await list_response(request, queries.AUTOPILOT_RUNS_BY_ORG)
 
 
 async def runs_by_status(request: Request) -> Response:
-    return await _list(
+    return await list_response(
         request, queries.AUTOPILOT_RUNS_BY_STATUS, {"status": enum_param(RUN_STATUSES, required=True)}
     )
 
 
 async def runs_by_project(request: Request) -> Response:
     spec = {"project_id": id_param(), "status": enum_param(RUN_STATUSES, required=True)}
-    return await _list(request, queries.AUTOPILOT_RUNS_BY_PROJECT_STATUS, spec)
+    return await list_response(request, queries.AUTOPILOT_RUNS_BY_PROJECT_STATUS, spec)
 
 
 async def runs_by_user(request: Request) -> Response:
-    caller = await _caller(request)
-    params = _query(request, {"user_id": id_param(required=False), **PAGING})
+    caller = await authenticated(request)
+    params = query_params(request, {"user_id": id_param(required=False), **PAGING})
     user_id = params["user_id"] or caller.user_id
     if user_id is None:
         raise BadRequest(
             "query parameter 'user_id' is required when calling with an API key", field="user_id"
         )
-    rows = await _db(request).fetch_all(
+    rows = await database(request).fetch_all(
         queries.AUTOPILOT_RUNS_BY_USER, {**params, "user_id": user_id, "org_id": caller.org_id}
     )
     return json_response(page(rows, params))
 
 
 async def run_status(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    run_id = parse_id("run_id", request.path_params["run_id"])
-    row = await _db(request).fetch_one(
-        queries.AUTOPILOT_RUN_STATUS, {"run_id": run_id, "org_id": caller.org_id}
-    )
-    if row is None:
-        raise NotFound(f"no autopilot run {run_id} in your organisation")
-    return json_response(row)
+    return await _detail(request, queries.AUTOPILOT_RUN_STATUS, "run_id", "autopilot run")
 
 
 async def start_run(request: Request) -> Response:
-    caller = await _caller(request)
-    _query(request, {})
-    body = require_fields(await _json_body(request), {"project_id": (int, 0)})
-    async with _db(request).transaction() as tx:
+    caller = await authenticated(request)
+    query_params(request, {})
+    body = require_fields(await json_body(request), {"project_id": (int, 0)})
+    async with database(request).transaction() as tx:
         row = await tx.fetch_one(
             queries.AUTOPILOT_RUN_INSERT,
             {"user_id": caller.user_id, "project_id": body["project_id"], "org_id": caller.org_id},
@@ -408,7 +222,7 @@ async def start_run(request: Request) -> Response:
                 "action": "autopilot.run_started",
                 "target_type": "autopilot_run",
                 "target_id": str(row["id"]),
-                "ip_address": _client_ip(request),
+                "ip_address": client_ip(request),
             },
         )
     return json_response(row, status=201)
@@ -418,20 +232,20 @@ async def start_run(request: Request) -> Response:
 
 
 async def tests_by_org(request: Request) -> Response:
-    return await _list(request, queries.GUARDIAN_TESTS_BY_ORG)
+    return await list_response(request, queries.GUARDIAN_TESTS_BY_ORG)
 
 
 async def tests_by_url(request: Request) -> Response:
     spec = {"url": text_param(8, 2048, pattern=r"https?://\S+", what="an http(s) URL")}
-    return await _list(request, queries.GUARDIAN_TESTS_BY_URL, spec)
+    return await list_response(request, queries.GUARDIAN_TESTS_BY_URL, spec)
 
 
 async def tests_by_project(request: Request) -> Response:
-    return await _list(request, queries.GUARDIAN_TESTS_BY_PROJECT, {"project_id": id_param()})
+    return await list_response(request, queries.GUARDIAN_TESTS_BY_PROJECT, {"project_id": id_param()})
 
 
 async def tests_by_status(request: Request) -> Response:
-    return await _list(
+    return await list_response(
         request, queries.GUARDIAN_TESTS_BY_STATUS, {"status": enum_param(TEST_STATUSES, required=True)}
     )
 
@@ -465,8 +279,8 @@ def time_range(params: dict[str, Any], now: datetime) -> tuple[datetime, datetim
 
 
 async def _timeseries(request: Request, sql: str, spec: Mapping[str, Param]) -> Response:
-    caller = await _caller(request)
-    params = _query(request, spec)
+    caller = await authenticated(request)
+    params = query_params(request, spec)
     start, end = time_range(params, datetime.now(UTC))
     args = {
         "org_id": caller.org_id,
@@ -476,7 +290,7 @@ async def _timeseries(request: Request, sql: str, spec: Mapping[str, Param]) -> 
         "event_type": params["event_type"],
         "project_id": params.get("project_id"),
     }
-    rows = await _db(request).fetch_all(sql, args)
+    rows = await database(request).fetch_all(sql, args)
     return json_response(
         {
             "bucket": params["bucket"],
@@ -503,18 +317,18 @@ async def timeseries_by_project(request: Request) -> Response:
 
 
 async def audit_by_org(request: Request) -> Response:
-    return await _list(request, queries.AUDIT_LOGS_BY_ORG)
+    return await list_response(request, queries.AUDIT_LOGS_BY_ORG)
 
 
 async def audit_by_user(request: Request) -> Response:
-    return await _list(request, queries.AUDIT_LOGS_BY_USER, {"user_id": id_param()})
+    return await list_response(request, queries.AUDIT_LOGS_BY_USER, {"user_id": id_param()})
 
 
 async def audit_by_action(request: Request) -> Response:
     spec = {
         "action": text_param(1, 64, pattern=r"[a-z][a-z_.]*", what="an action like login or api_key.created")
     }
-    return await _list(request, queries.AUDIT_LOGS_BY_ACTION, spec)
+    return await list_response(request, queries.AUDIT_LOGS_BY_ACTION, spec)
 
 
 def api_routes() -> list[Route]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate
 
+from reference_app import seed_vocabulary as vocab
 from reference_app.passwords import hash_password
 
 __all__ = ["SCALES", "Dataset", "LoadTestUser", "Scale", "generate"]
@@ -56,377 +57,6 @@ SCALES: dict[str, Scale] = {
 class LoadTestUser:
     email: str
     password: str = field(repr=False)
-
-
-# --- vocabularies -----------------------------------------------------------------------
-
-_ORG_WORDS_A = [
-    "acme",
-    "globex",
-    "initech",
-    "umbrella",
-    "hooli",
-    "stark",
-    "wayne",
-    "wonka",
-    "tyrell",
-    "cyberdyne",
-    "soylent",
-    "aperture",
-    "vandelay",
-    "oscorp",
-    "massive",
-    "blue",
-    "north",
-    "bright",
-    "rapid",
-    "quantum",
-]
-_ORG_WORDS_B = [
-    "labs",
-    "systems",
-    "digital",
-    "works",
-    "cloud",
-    "software",
-    "analytics",
-    "group",
-    "dynamics",
-    "ventures",
-    "networks",
-    "studio",
-    "logic",
-    "data",
-    "tech",
-]
-_PROJECT_NAMES = [
-    "web-frontend",
-    "billing-service",
-    "auth-gateway",
-    "mobile-app",
-    "data-pipeline",
-    "admin-portal",
-    "search-api",
-    "notification-worker",
-    "payments-core",
-    "reporting",
-    "checkout",
-    "inventory-service",
-    "marketing-site",
-    "ml-platform",
-    "docs-site",
-    "graphql-gateway",
-    "legacy-monolith",
-    "event-bus",
-    "user-profile",
-    "media-service",
-]
-_ROOTS = ["src", "lib", "app", "packages/core", "packages/ui", "services/api", "internal", "cmd"]
-_MODULES = [
-    "auth",
-    "billing",
-    "payments",
-    "insight",
-    "autopilot",
-    "guardian",
-    "analytics",
-    "users",
-    "notifications",
-    "search",
-    "reporting",
-    "checkout",
-    "inventory",
-    "sessions",
-    "webhooks",
-    "exports",
-    "settings",
-    "onboarding",
-    "audit",
-    "scheduler",
-    "importer",
-    "cache",
-    "storage",
-    "i18n",
-    "feature_flags",
-    "rate_limiter",
-    "graphql",
-    "admin",
-]
-_LAYERS = [
-    "controllers",
-    "models",
-    "services",
-    "utils",
-    "components",
-    "hooks",
-    "api",
-    "db",
-    "workers",
-    "handlers",
-    "middleware",
-    "views",
-    "jobs",
-    "tests",
-]
-_STEMS = [
-    "session_manager",
-    "token_refresher",
-    "invoice_renderer",
-    "PaymentForm",
-    "useAuth",
-    "query_builder",
-    "retry_policy",
-    "LegacyAdapter",
-    "csv_exporter",
-    "pdf_generator",
-    "UserAvatar",
-    "DataTable",
-    "date_utils",
-    "money",
-    "permissions",
-    "serializer",
-    "validator",
-    "cron_runner",
-    "webhook_dispatcher",
-    "email_templates",
-    "SearchBar",
-    "index",
-    "client",
-    "repository",
-    "config",
-    "router",
-    "schema",
-    "migrations",
-    "legacy_importer",
-    "crypto_helpers",
-    "rate_limit",
-    "feature_toggle",
-    "audit_trail",
-    "Dashboard",
-    "ChartPanel",
-    "upload_handler",
-]
-# Rare file names (2,000 of them, each in a handful of files) give substring searches
-# that match a few dozen rows even at large scale, next to the common stems above.
-_RARE_PREFIXES = [
-    "aurora",
-    "basalt",
-    "cobalt",
-    "dune",
-    "ember",
-    "fjord",
-    "garnet",
-    "harbor",
-    "iris",
-    "jade",
-    "kestrel",
-    "lagoon",
-    "marlin",
-    "nimbus",
-    "onyx",
-    "pepper",
-    "quartz",
-    "raven",
-    "sable",
-    "tundra",
-    "umber",
-    "vortex",
-    "willow",
-    "xenon",
-    "yarrow",
-    "zephyr",
-    "amber",
-    "birch",
-    "cedar",
-    "delta",
-    "ebony",
-    "falcon",
-    "glacier",
-    "heron",
-    "indigo",
-    "juniper",
-    "krypton",
-    "lotus",
-    "mesa",
-    "nova",
-]
-_RARE_SUFFIXES = [
-    "bridge",
-    "ledger",
-    "mapper",
-    "relay",
-    "sentinel",
-    "broker",
-    "codec",
-    "daemon",
-    "funnel",
-    "gateway",
-    "harvester",
-    "indexer",
-    "joiner",
-    "keeper",
-    "linker",
-    "monitor",
-    "notifier",
-    "optimizer",
-    "parser",
-    "quota",
-    "reconciler",
-    "sampler",
-    "throttle",
-    "uploader",
-    "vault",
-    "watcher",
-    "exporter",
-    "yielder",
-    "zipper",
-    "allocator",
-    "batcher",
-    "cacher",
-    "dispatcher",
-    "emitter",
-    "fetcher",
-    "grouper",
-    "hasher",
-    "injector",
-    "janitor",
-    "kernel",
-    "loader",
-    "merger",
-    "normalizer",
-    "observer",
-    "planner",
-    "queue",
-    "resolver",
-    "scheduler",
-    "tracker",
-    "unpacker",
-]
-_RARE_STEMS = [f"{a}_{b}" for a in _RARE_PREFIXES for b in _RARE_SUFFIXES]
-_EXTENSIONS = [".ts", ".tsx", ".py", ".go", ".java", ".rb", ".js", ".sql"]
-_EXTENSION_WEIGHTS = [30, 18, 20, 10, 7, 5, 8, 2]
-
-_DETECTORS = [
-    ("security/sql-injection", "Possible SQL injection"),
-    ("security/hardcoded-secret", "Hard-coded secret"),
-    ("security/xss", "Unescaped output (XSS)"),
-    ("security/weak-crypto", "Weak cryptographic algorithm"),
-    ("security/path-traversal", "Path traversal"),
-    ("performance/n-plus-one", "N+1 query"),
-    ("performance/unbounded-query", "Unbounded query"),
-    ("performance/sync-io", "Blocking I/O on hot path"),
-    ("performance/large-bundle", "Large bundle import"),
-    ("quality/complexity", "Function too complex"),
-    ("quality/dead-code", "Unreachable code"),
-    ("quality/duplicate-code", "Duplicated block"),
-    ("quality/long-function", "Function too long"),
-    ("quality/unused-import", "Unused import"),
-    ("quality/magic-number", "Magic number"),
-    ("reliability/unhandled-promise", "Unhandled promise rejection"),
-    ("reliability/missing-timeout", "Network call without timeout"),
-    ("reliability/swallowed-exception", "Swallowed exception"),
-    ("a11y/missing-alt", "Image without alt text"),
-    ("a11y/low-contrast", "Insufficient colour contrast"),
-    ("types/any-usage", "Use of any"),
-    ("types/unsafe-cast", "Unsafe cast"),
-    ("deps/vulnerable-package", "Vulnerable dependency"),
-    ("deps/outdated-major", "Outdated major version"),
-]
-_DETECTOR_WEIGHTS = [3, 2, 3, 1, 1, 6, 4, 3, 2, 12, 6, 8, 9, 14, 7, 5, 4, 4, 3, 2, 10, 3, 2, 4]
-_SEVERITIES = ["critical", "high", "medium", "low", "info"]
-_SEVERITY_WEIGHTS = [3, 12, 35, 35, 15]
-_UNRESOLVED = ["open", "acknowledged", "in_progress"]
-_UNRESOLVED_WEIGHTS = [70, 18, 12]
-_EVENT_TYPES = [
-    "page_view",
-    "api_call",
-    "scan_completed",
-    "issue_viewed",
-    "run_started",
-    "test_completed",
-    "login",
-    "export",
-    "search",
-    "settings_changed",
-]
-_EVENT_WEIGHTS = [45, 20, 6, 10, 4, 4, 4, 2, 4, 1]
-_AUDIT_ACTIONS = [
-    ("login", "session"),
-    ("logout", "session"),
-    ("api_key.created", "api_key"),
-    ("api_key.revoked", "api_key"),
-    ("project.created", "project"),
-    ("autopilot.run_started", "autopilot_run"),
-    ("settings.updated", "organization"),
-    ("member.invited", "user"),
-    ("member.removed", "user"),
-    ("issue.resolved", "insight_issue"),
-    ("export.downloaded", "export"),
-]
-_AUDIT_WEIGHTS = [40, 25, 2, 1, 2, 12, 3, 3, 1, 10, 1]
-_PAGES = [
-    "",
-    "pricing",
-    "login",
-    "signup",
-    "dashboard",
-    "docs",
-    "docs/getting-started",
-    "blog",
-    "blog/release-notes",
-    "checkout",
-    "account/settings",
-    "search",
-    "careers",
-    "status",
-]
-_TEST_TYPES = ["accessibility", "performance", "security", "seo", "visual"]
-_TEST_STATUSES = ["passed", "failed", "error", "running", "pending"]
-_TEST_STATUS_WEIGHTS = [80, 15, 2, 2, 1]
-_FIRST = [
-    "ada",
-    "alan",
-    "grace",
-    "linus",
-    "margaret",
-    "dennis",
-    "barbara",
-    "ken",
-    "radia",
-    "tim",
-    "frances",
-    "edsger",
-    "john",
-    "katherine",
-    "donald",
-    "sophie",
-    "guido",
-    "yukihiro",
-    "bjarne",
-    "anders",
-]
-_LAST = [
-    "lovelace",
-    "turing",
-    "hopper",
-    "torvalds",
-    "hamilton",
-    "ritchie",
-    "liskov",
-    "thompson",
-    "perlman",
-    "lee",
-    "allen",
-    "dijkstra",
-    "backus",
-    "johnson",
-    "knuth",
-    "wilson",
-    "rossum",
-    "matsumoto",
-    "stroustrup",
-    "hejlsberg",
-]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -496,7 +126,7 @@ class Dataset:
         self.org_slugs: list[str] = []
         seen: set[str] = set()
         for i in range(sc.organizations):
-            slug = f"{rng.choice(_ORG_WORDS_A)}-{rng.choice(_ORG_WORDS_B)}"
+            slug = f"{rng.choice(vocab.ORG_WORDS_A)}-{rng.choice(vocab.ORG_WORDS_B)}"
             if slug in seen:
                 slug = f"{slug}-{i + 1}"
             seen.add(slug)
@@ -512,7 +142,7 @@ class Dataset:
         self.project_urls: list[list[str]] = []
         self.org_projects: list[list[int]] = [[] for _ in range(sc.organizations)]
         for org, count in enumerate(per_org):
-            names = rng.sample(_PROJECT_NAMES, k=min(count, len(_PROJECT_NAMES)))
+            names = rng.sample(vocab.PROJECT_NAMES, k=min(count, len(vocab.PROJECT_NAMES)))
             for j in range(count):
                 base = names[j % len(names)]
                 slug = base if j < len(names) else f"{base}-{j // len(names) + 1}"
@@ -525,7 +155,7 @@ class Dataset:
                 self.project_urls.append(
                     [
                         f"https://{slug}.{self.org_slugs[org]}.example.com/{page}"
-                        for page in rng.sample(_PAGES, k=rng.randint(4, len(_PAGES)))
+                        for page in rng.sample(vocab.PAGES, k=rng.randint(4, len(vocab.PAGES)))
                     ]
                 )
         self.project_cum = list(accumulate(self.project_weight))
@@ -550,16 +180,24 @@ class Dataset:
 
     def _file_tree(self, project_slug: str) -> list[str]:
         rng = self.rng
-        modules = rng.sample(_MODULES, k=rng.randint(5, 14))
-        roots = rng.sample(_ROOTS, k=rng.randint(1, 3))
+        modules = rng.sample(vocab.MODULES, k=rng.randint(5, 14))
+        roots = rng.sample(vocab.ROOTS, k=rng.randint(1, 3))
         files = []
         for _ in range(rng.randint(40, 400)):
-            ext = rng.choices(_EXTENSIONS, weights=_EXTENSION_WEIGHTS)[0]
-            stem = rng.choice(_RARE_STEMS) if rng.random() < 0.06 else rng.choice(_STEMS)
-            files.append(f"{rng.choice(roots)}/{rng.choice(modules)}/{rng.choice(_LAYERS)}/{stem}{ext}")
+            ext = rng.choices(vocab.EXTENSIONS, weights=vocab.EXTENSION_WEIGHTS)[0]
+            stem = rng.choice(vocab.RARE_STEMS) if rng.random() < 0.06 else rng.choice(vocab.STEMS)
+            files.append(f"{rng.choice(roots)}/{rng.choice(modules)}/{rng.choice(vocab.LAYERS)}/{stem}{ext}")
         # a project-specific directory makes the project's own name searchable
-        files.extend(f"{project_slug}/{rng.choice(_LAYERS)}/{rng.choice(_STEMS)}.ts" for _ in range(10))
+        files.extend(
+            f"{project_slug}/{rng.choice(vocab.LAYERS)}/{rng.choice(vocab.STEMS)}.ts" for _ in range(10)
+        )
         return files
+
+    def _project_chunks(self, n: int) -> Iterator[tuple[int, int, list[int]]]:
+        """(first row index, rows, a project per row) for n rows, CHUNK_ROWS at a time."""
+        for start in range(0, n, CHUNK_ROWS):
+            size = min(CHUNK_ROWS, n - start)
+            yield start, size, self._pick_projects(size)
 
     def _pick_projects(self, n: int) -> list[int]:
         return [
@@ -719,7 +357,7 @@ class Dataset:
             last_login = self.now - rng.random() ** 2 * 60 * DAY if rng.random() < 0.85 else None
             salt = rng.randbytes(16)
             if i < self.regular_users:
-                first, last = rng.choice(_FIRST), rng.choice(_LAST)
+                first, last = rng.choice(vocab.FIRST), rng.choice(vocab.LAST)
                 email = f"{first}.{last}.{uid}@{self.org_slugs[org - 1]}.example"
                 display = f"{first.title()} {last.title()}"
                 role = (
@@ -798,14 +436,12 @@ class Dataset:
     def _insight_issues(self) -> Iterator[str]:
         rng, n = self.rng, self.scale.insight_issues
         ages = _sorted_ages(rng, n, 365, 2.0)
-        det_cum = list(accumulate(_DETECTOR_WEIGHTS))
-        sev_cum = list(accumulate(_SEVERITY_WEIGHTS))
-        unres_cum = list(accumulate(_UNRESOLVED_WEIGHTS))
-        for start in range(0, n, CHUNK_ROWS):
-            size = min(CHUNK_ROWS, n - start)
-            projects = self._pick_projects(size)
-            detectors = rng.choices(range(len(_DETECTORS)), cum_weights=det_cum, k=size)
-            severities = rng.choices(_SEVERITIES, cum_weights=sev_cum, k=size)
+        det_cum = list(accumulate(vocab.DETECTOR_WEIGHTS))
+        sev_cum = list(accumulate(vocab.SEVERITY_WEIGHTS))
+        unres_cum = list(accumulate(vocab.UNRESOLVED_WEIGHTS))
+        for start, size, projects in self._project_chunks(n):
+            detectors = rng.choices(range(len(vocab.DETECTORS)), cum_weights=det_cum, k=size)
+            severities = rng.choices(vocab.SEVERITIES, cum_weights=sev_cum, k=size)
             for k in range(size):
                 row_id = start + k + 1
                 pid = projects[k]
@@ -813,11 +449,11 @@ class Dataset:
                 age_days = ages[start + k] / DAY
                 files = self.project_files[pid - 1]
                 path = files[int(len(files) * rng.random() ** 2)]
-                detector, label = _DETECTORS[detectors[k]]
+                detector, label = vocab.DETECTORS[detectors[k]]
                 line_no = 1 + int(rng.random() ** 2 * 1500)
                 resolved = deleted = None
                 if rng.random() < 0.08 + 0.6 * math.exp(-age_days / 10):
-                    status = _UNRESOLVED[bisect_left(unres_cum, rng.random() * unres_cum[-1])]
+                    status = vocab.UNRESOLVED[bisect_left(unres_cum, rng.random() * unres_cum[-1])]
                 else:
                     status = "resolved" if rng.random() < 0.9 else "ignored"
                     resolved = min(created + 1800 + rng.random() ** 2 * 30 * DAY, self.now)
@@ -847,9 +483,7 @@ class Dataset:
     def _autopilot_runs(self) -> Iterator[str]:
         rng, n = self.rng, self.scale.autopilot_runs
         ages = _sorted_ages(rng, n, 180, 1.5)
-        for start in range(0, n, CHUNK_ROWS):
-            size = min(CHUNK_ROWS, n - start)
-            projects = self._pick_projects(size)
+        for start, size, projects in self._project_chunks(n):
             for k in range(size):
                 pid = projects[k]
                 org = self.project_org[pid - 1]
@@ -901,11 +535,9 @@ class Dataset:
     def _guardian_tests(self) -> Iterator[str]:
         rng, n = self.rng, self.scale.guardian_tests
         ages = _sorted_ages(rng, n, 180, 1.3)
-        status_cum = list(accumulate(_TEST_STATUS_WEIGHTS))
-        for start in range(0, n, CHUNK_ROWS):
-            size = min(CHUNK_ROWS, n - start)
-            projects = self._pick_projects(size)
-            statuses = rng.choices(_TEST_STATUSES, cum_weights=status_cum, k=size)
+        status_cum = list(accumulate(vocab.TEST_STATUS_WEIGHTS))
+        for start, size, projects in self._project_chunks(n):
+            statuses = rng.choices(vocab.TEST_STATUSES, cum_weights=status_cum, k=size)
             for k in range(size):
                 pid = projects[k]
                 urls = self.project_urls[pid - 1]
@@ -925,7 +557,7 @@ class Dataset:
                         str(self.project_org[pid - 1]),
                         str(pid),
                         url,
-                        rng.choice(_TEST_TYPES),
+                        rng.choice(vocab.TEST_TYPES),
                         status,
                         score,
                         str(findings if done else 0),
@@ -938,11 +570,9 @@ class Dataset:
     def _analytics_events(self) -> Iterator[str]:
         rng, n = self.rng, self.scale.analytics_events
         ages = _sorted_ages(rng, n, 90, 1.0)
-        event_cum = list(accumulate(_EVENT_WEIGHTS))
-        for start in range(0, n, CHUNK_ROWS):
-            size = min(CHUNK_ROWS, n - start)
-            projects = self._pick_projects(size)
-            events = rng.choices(_EVENT_TYPES, cum_weights=event_cum, k=size)
+        event_cum = list(accumulate(vocab.EVENT_WEIGHTS))
+        for start, size, projects in self._project_chunks(n):
+            events = rng.choices(vocab.EVENT_TYPES, cum_weights=event_cum, k=size)
             for k in range(size):
                 pid = projects[k]
                 org = self.project_org[pid - 1]
@@ -969,14 +599,14 @@ class Dataset:
     def _audit_logs(self) -> Iterator[str]:
         rng, n = self.rng, self.scale.audit_logs
         ages = _sorted_ages(rng, n, 365, 1.5)
-        action_cum = list(accumulate(_AUDIT_WEIGHTS))
+        action_cum = list(accumulate(vocab.AUDIT_WEIGHTS))
         for start in range(0, n, CHUNK_ROWS):
             size = min(CHUNK_ROWS, n - start)
             orgs = rng.choices(range(len(self.org_slugs)), cum_weights=self.org_cum, k=size)
-            actions = rng.choices(range(len(_AUDIT_ACTIONS)), cum_weights=action_cum, k=size)
+            actions = rng.choices(range(len(vocab.AUDIT_ACTIONS)), cum_weights=action_cum, k=size)
             for k in range(size):
                 org = orgs[k]
-                action, target_type = _AUDIT_ACTIONS[actions[k]]
+                action, target_type = vocab.AUDIT_ACTIONS[actions[k]]
                 user = str(rng.choice(self.org_users[org])) if rng.random() < 0.95 else NULL
                 yield _line(
                     [
