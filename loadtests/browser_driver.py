@@ -251,6 +251,7 @@ class VitalsBrowser:
         timeout_ms = request.timeout_s * 1000
         width, height = self.options.viewport
         context = self._browser.new_context(viewport={"width": width, "height": height})
+        step = f"loading {request.url}"
         try:
             context.set_default_timeout(timeout_ms)
             context.add_init_script(script=self._script)
@@ -263,18 +264,22 @@ class VitalsBrowser:
             headers = response.all_headers()
             reported_headers = {name: headers[name] for name in REPORTED_HEADERS if name in headers}
             if request.ready_selector:
+                step = f"waiting for the main content {request.ready_selector!r} to show"
                 page.locator(request.ready_selector).first.wait_for(state="visible")
             settled = self._wait_until_rendered(page, request, TimeoutError)
+            step = f"clicking {request.interaction_selector!r}"
             page.locator(request.interaction_selector).first.click()
+            step = "waiting for the browser to report the interaction"
             page.wait_for_function(
                 "() => window.__odavlVitals.interactionCount() > 0", polling=POLL_INTERVAL_MS
             )
             elapsed_ms = (time.perf_counter() - started) * 1000
             # Hide the page as a user leaving it would; LCP candidates stop, values are final.
+            step = "reading the web vitals"
             page.evaluate(_HIDE_PAGE)
             vitals = parse_vitals(page.evaluate("() => window.__odavlVitals.collect()"))
         except Error as exc:
-            raise DriverError(exc.message.splitlines()[0]) from exc
+            raise DriverError(f"{step}: {exc.message.splitlines()[0]}") from exc
         finally:
             context.close()
         return {

@@ -53,6 +53,23 @@ document.getElementById("refresh").addEventListener("click", () => {{
 </script></body></html>"""
 
 
+TIMER_DELAY_MS = 2500
+
+# Inserts its hero TIMER_DELAY_MS after load with no network traffic in between, like the
+# reference app's slow dashboard: only waiting for the hero tells when the page has rendered.
+TIMER_PAGE = f"""<!doctype html><html><head><title>timer</title></head><body>
+<h1>Overview</h1><main id="slot"></main><button id="refresh">Refresh</button>
+<script>
+setTimeout(() => {{
+  const hero = document.createElement("p");
+  hero.id = "hero";
+  hero.style.fontSize = "48px";
+  hero.textContent = "The main content of the page. ".repeat(12);
+  document.getElementById("slot").appendChild(hero);
+}}, {TIMER_DELAY_MS});
+</script></body></html>"""
+
+
 class PageServer:
     """A loopback HTTP server with fixed pages; counts the requests per path."""
 
@@ -110,7 +127,7 @@ def outside_server() -> Iterator[PageServer]:
 def page_server(outside_server: PageServer) -> Iterator[PageServer]:
     guarded = f"""<!doctype html><html><body><h1>Guarded</h1>
     <img src="{outside_server.url("/pixel")}" alt="outside"><button>Go</button></body></html>"""
-    pages = {"/steady": STEADY_PAGE, "/late": LATE_PAGE, "/guarded": guarded}
+    pages = {"/steady": STEADY_PAGE, "/late": LATE_PAGE, "/timer": TIMER_PAGE, "/guarded": guarded}
     with PageServer("127.0.0.1", pages) as server:
         yield server
 
@@ -146,11 +163,26 @@ def test_late_content_shifts_and_a_busy_handler_show_in_lcp_cls_and_inp(browser,
     assert vitals.fid_ms is not None and vitals.fid_ms < vitals.inp_ms
 
 
+def test_the_user_waits_for_the_main_content_before_interacting(browser, page_server):
+    waited = browser.visit(page_server.url("/timer"), "#refresh", timeout_s=30, ready_selector="#hero")
+    assert waited.error is None, waited.error
+    assert waited.vitals.lcp_element == "p#hero"
+    assert waited.vitals.lcp_ms >= TIMER_DELAY_MS
+    # Without it the page looks settled before the timer fires: the click comes first, and the
+    # browser stops reporting LCP candidates at the first input.
+    hasty = browser.visit(page_server.url("/timer"), "#refresh", timeout_s=30)
+    assert hasty.error is None, hasty.error
+    assert hasty.vitals.lcp_ms < TIMER_DELAY_MS
+    assert hasty.vitals.lcp_element != "p#hero"
+
+
 def test_a_missing_page_or_interaction_target_is_a_failed_visit(browser, page_server):
     missing = browser.visit(page_server.url("/nope"), "#refresh", timeout_s=10)
     assert missing.vitals is None and "HTTP 404" in missing.error
     no_button = browser.visit(page_server.url("/steady"), "#does-not-exist", timeout_s=3)
     assert no_button.vitals is None and no_button.error
+    never_ready = browser.visit(page_server.url("/steady"), "#refresh", timeout_s=3, ready_selector="#hero")
+    assert never_ready.vitals is None and "#hero" in never_ready.error
     # The browser survives failed visits.
     assert browser.visit(page_server.url("/steady"), "#refresh", timeout_s=30).error is None
 

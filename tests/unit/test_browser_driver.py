@@ -105,6 +105,10 @@ def test_visit_request_defaults_and_validation():
         VisitRequest.from_message({"url": "http://127.0.0.1/", "timeout_s": 0})
     with pytest.raises(DriverError, match="quiet_ms"):
         VisitRequest.from_message({"url": "http://127.0.0.1/", "quiet_ms": 2.5})
+    with pytest.raises(DriverError, match="ready_selector"):
+        VisitRequest.from_message({"url": "http://127.0.0.1/", "ready_selector": " "})
+    ready = VisitRequest.from_message({"url": "http://127.0.0.1/", "ready_selector": "img.hero"})
+    assert ready.ready_selector == "img.hero"
 
 
 def test_the_in_page_script_observes_every_vital_with_buffered_entries():
