@@ -1,0 +1,187 @@
+"""The local stack through the real Pulumi engine: preview, up, a no-op rerun, the SLO gate,
+the policy pack, state secrecy, and destroy.
+
+One throwaway copy of the project and one file backend for the whole module; the tests run in
+file order and build on each other (the stack is created by the first, destroyed by the last).
+The run is the staged profile scaled down to 10 users and about 9 seconds, on free loopback
+ports, so it never collides with a developer's own local stack.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from services.postgres import free_port
+from tests.fixtures.engine import Engine, pinned_version
+
+pytestmark = [pytest.mark.integration, pytest.mark.engine]
+
+STACK = "local"
+PLAINTEXT_SECRETS = ("local-odavl-db-password", "local-grafana-ro-password", "local-loadtest-password")
+
+
+@pytest.fixture(scope="module")
+def local_stack(pulumi_engine: Engine, tmp_path_factory: pytest.TempPathFactory):
+    """A project copy whose local stack targets free ports and runs a short, light profile."""
+    from tests.fixtures.engine import copy_project
+
+    project = copy_project(tmp_path_factory.mktemp("engine") / "odavl-perf")
+    engine = pulumi_engine
+    engine.run("stack", "init", STACK, cwd=project)
+    app_port, db_port = free_port(), free_port()
+    settings = {
+        "targetBaseUrl": f"http://127.0.0.1:{app_port}",
+        "databasePort": str(db_port),
+        "loadMaxUsers": "10",
+        "loadTimeScale": "0.005",
+        "loadRunId": "engine-1",
+    }
+    for key, value in settings.items():
+        engine.run("config", "set", f"odavl-perf:{key}", value, "--stack", STACK, cwd=project)
+    state = {"project": project, "engine": engine, "app_port": app_port, "db_port": db_port}
+    yield state
+    # Whatever happened above, leave no server behind.
+    engine.run("destroy", "--yes", "--stack", STACK, cwd=project, check=False)
+
+
+def outputs(stack: dict) -> dict:
+    result = stack["engine"].run("stack", "output", "--json", "--stack", STACK, cwd=stack["project"])
+    return json.loads(result.stdout)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_cli_is_the_pinned_version(pulumi_engine: Engine, tmp_path: Path) -> None:
+    result = pulumi_engine.run("version", cwd=tmp_path)
+    assert result.stdout.strip() == f"v{pinned_version()}"
+
+
+def test_preview_plans_the_whole_local_stack(local_stack: dict) -> None:
+    result = local_stack["engine"].run("preview", "--json", "--stack", STACK, cwd=local_stack["project"])
+    plan = json.loads(result.stdout)
+    creates = {step["urn"].rsplit("::", 1)[1] for step in plan["steps"] if step["op"] == "create"}
+    assert {
+        "studio-hub",
+        "studio-hub-postgres",
+        "studio-hub-reference-app",
+        "studio-hub-database",
+        "studio-hub-database-pg-trgm",
+        "studio-hub-database-readonly-role",
+        "studio-hub-database-index-migration",
+        "load-test",
+        "load-test-run",
+    } <= creates
+    assert not listening(local_stack["app_port"])  # a preview starts nothing
+
+
+def test_preview_with_the_policy_pack_passes(local_stack: dict) -> None:
+    result = local_stack["engine"].run(
+        "preview",
+        "--stack",
+        STACK,
+        "--policy-pack",
+        str(local_stack["project"] / "policies"),
+        cwd=local_stack["project"],
+    )
+    assert "odavl-perf-policies" in result.stdout
+    assert "mandatory" not in result.stdout.lower()
+
+
+def test_up_creates_everything_and_exports_a_passing_verdict(local_stack: dict) -> None:
+    local_stack["engine"].run("up", "--yes", "--stack", STACK, cwd=local_stack["project"])
+    out = outputs(local_stack)
+    assert out["verdict"] == "pass", json.dumps(out.get("thresholds"), indent=1)
+    assert out["indexCount"] >= 30
+    assert set(out["indexes"].values()) == {"created"}
+    assert {t["state"] for t in out["thresholds"]} <= {"pass", "warn"}
+    assert out["referenceAppUrl"] == f"http://127.0.0.1:{local_stack['app_port']}"
+    assert Path(out["resultsPath"]).is_file() and Path(out["reportPath"]).is_file()
+    results = json.loads(Path(out["resultsPath"]).read_text())
+    assert results["metrics"]["http_reqs"]["count"] > 0
+    assert listening(local_stack["app_port"]) and listening(local_stack["db_port"])
+
+
+def test_second_up_changes_nothing(local_stack: dict) -> None:
+    result = local_stack["engine"].run(
+        "up", "--yes", "--expect-no-changes", "--stack", STACK, cwd=local_stack["project"]
+    )
+    assert "unchanged" in result.stdout
+
+
+def test_state_holds_no_plaintext_secret(local_stack: dict) -> None:
+    export = local_stack["engine"].run("stack", "export", "--stack", STACK, cwd=local_stack["project"]).stdout
+    assert '"urn"' in export  # the state has resources
+    for secret in PLAINTEXT_SECRETS:
+        assert secret not in export
+    reports = Path(outputs(local_stack)["resultsPath"]).read_text()
+    for secret in PLAINTEXT_SECRETS:
+        assert secret not in reports
+
+
+def test_impossible_threshold_fails_the_update_and_keeps_outputs(local_stack: dict) -> None:
+    engine, project = local_stack["engine"], local_stack["project"]
+    engine.run(
+        "config",
+        "set",
+        "--path",
+        "odavl-perf:sloThresholds[0]",
+        "http_req_duration: p(95)<0.001",
+        "--stack",
+        STACK,
+        cwd=project,
+    )
+    engine.run("config", "set", "odavl-perf:loadRunId", "engine-2", "--stack", STACK, cwd=project)
+    result = engine.run("up", "--yes", "--stack", STACK, cwd=project, check=False)
+    assert result.returncode != 0
+    assert "SLO gate failed" in result.stdout + result.stderr
+    out = outputs(local_stack)
+    assert out["runId"] == "engine-2"
+    assert out["verdict"] == "fail"
+    failing = [t for t in out["thresholds"] if t["state"] == "fail"]
+    assert [t["key"] for t in failing] == ["http_req_duration: p(95)<0.001"]
+    assert out["baselineRunId"] == "engine-1"  # the previous passing run of this stack
+    assert Path(out["reportPath"]).is_file()
+
+
+def test_abort_on_fail_ends_the_run_early(local_stack: dict) -> None:
+    engine, project = local_stack["engine"], local_stack["project"]
+    engine.run(
+        "config",
+        "set",
+        "--path",
+        "odavl-perf:sloThresholds[0]",
+        "http_req_duration: p(95)<0.001 abortOnFail delayAbortEval=2s",
+        "--stack",
+        STACK,
+        cwd=project,
+    )
+    engine.run("config", "set", "odavl-perf:loadTimeScale", "0.05", "--stack", STACK, cwd=project)  # ~93 s
+    engine.run("config", "set", "odavl-perf:loadRunId", "engine-3", "--stack", STACK, cwd=project)
+    result = engine.run("up", "--yes", "--stack", STACK, cwd=project, check=False)
+    assert result.returncode != 0
+    out = outputs(local_stack)
+    results = json.loads(Path(out["resultsPath"]).read_text())
+    assert results["status"] == "aborted"
+    assert "http_req_duration" in results["abort_reason"]
+    assert results["duration_s"] < 0.5 * 31 * 60 * 0.05
+
+
+def test_destroy_removes_everything_the_stack_started(local_stack: dict) -> None:
+    engine, project = local_stack["engine"], local_stack["project"]
+    engine.run("destroy", "--yes", "--stack", STACK, cwd=project)
+    state = json.loads(engine.run("stack", "export", "--stack", STACK, cwd=project).stdout)
+    assert not state["deployment"].get("resources")
+    assert not listening(local_stack["app_port"])
+    assert not listening(local_stack["db_port"])
+    assert not (project / ".state" / "local" / STACK / "postgres").exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"host=127.0.0.1 port={local_stack['db_port']} user=postgres connect_timeout=2")
