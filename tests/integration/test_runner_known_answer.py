@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def exact_percentile(sorted_values: list[float], pct: float) -> float:
     """Nearest-rank percentile (the definition HDR histograms approximate)."""
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    rank = max(1, math.ceil(pct * len(sorted_values) / 100 - 1e-9))
     return sorted_values[rank - 1]
 
 

@@ -12,7 +12,7 @@ from loadtests.histogram import TrendHistogram
 
 
 def nearest_rank(sorted_values: list[float], pct: float) -> float:
-    return sorted_values[max(1, math.ceil(pct / 100 * len(sorted_values))) - 1]
+    return sorted_values[max(1, math.ceil(pct * len(sorted_values) / 100 - 1e-9)) - 1]
 
 
 @pytest.fixture(scope="module")
