@@ -20,8 +20,10 @@ class AppConfig:
     pool_min_size: int = 5
     pool_max_size: int = 20
     pool_max_idle_s: float = 30.0
-    # How long a request waits for a connection before it answers 503.
-    pool_timeout_s: float = 0.5
+    # How long a request may queue for a connection under load before it answers 503.
+    pool_timeout_s: float = 2.0
+    # How long it waits while the database is known to be down (the 503 comes within 1 s).
+    outage_timeout_s: float = 0.5
     statement_timeout_ms: int = 5000
     session_ttl_s: int = 8 * 3600
     slow_dashboard_delay_ms: int = 1500
@@ -52,7 +54,8 @@ class AppConfig:
             pool_min_size=int(number("STUDIOHUB_POOL_MIN_SIZE", cls.pool_min_size, 0, 200)),
             pool_max_size=int(number("STUDIOHUB_POOL_MAX_SIZE", cls.pool_max_size, 1, 200)),
             pool_max_idle_s=number("STUDIOHUB_POOL_MAX_IDLE_S", cls.pool_max_idle_s, 1, 86400, float),
-            pool_timeout_s=number("STUDIOHUB_POOL_TIMEOUT_S", cls.pool_timeout_s, 0.05, 0.95, float),
+            pool_timeout_s=number("STUDIOHUB_POOL_TIMEOUT_S", cls.pool_timeout_s, 0.1, 60, float),
+            outage_timeout_s=number("STUDIOHUB_OUTAGE_TIMEOUT_S", cls.outage_timeout_s, 0.1, 0.9, float),
             statement_timeout_ms=int(
                 number("STUDIOHUB_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms, 1, 600000)
             ),

@@ -2,9 +2,10 @@
 
 Connections come from a psycopg_pool.AsyncConnectionPool (autocommit, dict rows, UTC,
 statement timeout). Each checkout is checked so that connections broken by a database
-restart are replaced instead of failing a request; when no working connection is available
-within `pool_timeout_s` the request fails fast with ServiceUnavailable, and the pool keeps
-reconnecting in the background, so the service recovers on its own.
+restart are replaced instead of failing a request. A request that gets no connection answers
+503 (ServiceUnavailable): after `pool_timeout_s` when the pool is merely busy, after
+`outage_timeout_s` (< 1 s) when the database is down. The pool keeps reconnecting in the
+background, so the service recovers on its own when the database returns.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from reference_app.timing import QueryTiming, current_timings
 __all__ = ["Database", "Session"]
 
 Params = dict[str, Any] | None
+
+# How long one wait for a pooled connection lasts before the database state is looked at again.
+_WAIT_SLICE_S = 0.1
 
 _NAME_BY_SQL = {sql: name for name, sql in ALL_QUERIES.items()}
 
@@ -80,6 +84,7 @@ class _NullObserver:
 class Database:
     def __init__(self, config: AppConfig, observer: Any = None) -> None:
         self._config = config
+        self._database_down = False
         self._observe = observer or _NullObserver()
         self.pool = AsyncConnectionPool(
             config.dsn,
@@ -87,6 +92,7 @@ class Database:
             max_size=config.pool_max_size,
             max_idle=config.pool_max_idle_s,
             timeout=config.pool_timeout_s,
+            reconnect_timeout=24 * 3600.0,
             open=False,
             name="studiohub",
             check=AsyncConnectionPool.check_connection,
@@ -126,20 +132,49 @@ class Database:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
         started = time.perf_counter()
+        conn = await self._acquire(started)
+        timings = current_timings()
+        if timings is not None:
+            timings.pool_wait_ms += (time.perf_counter() - started) * 1000
         try:
-            async with self.pool.connection() as conn:
-                timings = current_timings()
-                if timings is not None:
-                    timings.pool_wait_ms += (time.perf_counter() - started) * 1000
-                yield conn
-        except PoolTimeout as exc:
-            self._observe.db_error("PoolTimeout")
-            raise ServiceUnavailable(
-                f"no database connection within {self._config.pool_timeout_s:g} s; retry shortly"
-            ) from exc
+            yield conn
         except psycopg.OperationalError as exc:
+            self._database_down = True
             self._observe.db_error(type(exc).__name__)
             raise ServiceUnavailable("the database is unavailable; retry shortly") from exc
+        except ServiceUnavailable:
+            self._database_down = True
+            raise
+        else:
+            self._database_down = False
+        finally:
+            await self.pool.putconn(conn)
+
+    async def _acquire(self, started: float) -> psycopg.AsyncConnection:
+        """A connection from the pool, waiting in short slices.
+
+        Under load a request may queue for up to `pool_timeout_s`. While the database is down
+        it gives up after `outage_timeout_s` (under one second) instead: the database counts as
+        down once the pool's connection attempts fail during the wait, or a statement failed
+        with a connection error and no request has succeeded since.
+        """
+        errors_before = self.pool.get_stats().get("connections_errors", 0)
+        while True:
+            waited = time.perf_counter() - started
+            limit = self._config.outage_timeout_s if self._database_down else self._config.pool_timeout_s
+            if waited >= limit:
+                break
+            try:
+                return await self.pool.getconn(timeout=min(_WAIT_SLICE_S, limit - waited))
+            except PoolTimeout:
+                if self.pool.get_stats().get("connections_errors", 0) > errors_before:
+                    self._database_down = True
+        self._observe.db_error("DatabaseDown" if self._database_down else "PoolTimeout")
+        if self._database_down:
+            raise ServiceUnavailable("the database is unavailable; retry shortly")
+        raise ServiceUnavailable(
+            f"no free database connection within {self._config.pool_timeout_s:g} s; retry shortly"
+        )
 
     async def fetch_all(self, sql: str, params: Params = None, *, auth: bool = False) -> list[dict]:
         async with self.session() as s:

@@ -40,12 +40,12 @@ def test_json_formatter_writes_one_object_with_fields() -> None:
 
 def test_config_reports_every_problem_at_once() -> None:
     try:
-        AppConfig.from_env({"STUDIOHUB_POOL_MAX_SIZE": "many", "STUDIOHUB_POOL_TIMEOUT_S": "3"})
+        AppConfig.from_env({"STUDIOHUB_POOL_MAX_SIZE": "many", "STUDIOHUB_OUTAGE_TIMEOUT_S": "3"})
     except ConfigError as exc:
         message = str(exc)
     else:
         raise AssertionError("invalid configuration accepted")
     assert "STUDIOHUB_DSN" in message and "STUDIOHUB_POOL_MAX_SIZE='many'" in message
-    assert "STUDIOHUB_POOL_TIMEOUT_S='3'" in message
+    assert "STUDIOHUB_OUTAGE_TIMEOUT_S='3'" in message
     config = AppConfig.from_env({"STUDIOHUB_DSN": "host=127.0.0.1", "STUDIOHUB_POOL_MIN_SIZE": "1"})
-    assert config.pool_min_size == 1 and config.pool_max_size == 20 and config.pool_timeout_s < 1
+    assert config.pool_min_size == 1 and config.pool_max_size == 20 and config.outage_timeout_s < 1
