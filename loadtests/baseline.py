@@ -5,8 +5,10 @@ Runs are stored under the key `<stack>/runs/<run_id>.json` in a `ResultStore`: a
 (`loadtests/report_upload.py` implements the same protocol) or memory (`InMemoryResultStore`, for
 tests). The default baseline is the previous passing run of the same stack and profile:
 
-* same stack (the key prefix) and same profile: name, max_users and time_scale all equal
-  (percentiles at another load level are not comparable);
+* same stack (the key prefix) and same profile, i.e. the same load shape: the document's
+  resolved `profile.stages` (durations and user targets, which already reflect max_users and
+  time_scale) are equal; the profile's name does not matter ("staged" and a "custom" stage list
+  with the same stages are the same load), and percentiles at another load are not comparable;
 * passing: status "completed" and verdict "pass" or "warn" (warnings do not break the gate);
 * previous: the latest such run that started before the run being judged.
 
@@ -156,14 +158,13 @@ def run_key(stack: str, run_id: str) -> str:
     return f"{_check_name('stack', stack)}/runs/{_check_name('run id', run_id)}.json"
 
 
-def profile_identity(doc: Mapping[str, Any]) -> tuple[str, int, float]:
-    """What makes two runs comparable: the profile's name, max_users and time_scale."""
-    profile = doc.get("profile") or {}
-    return (
-        str(profile.get("name")),
-        int(profile.get("max_users") or 0),
-        float(profile.get("time_scale") or 0.0),
-    )
+def profile_identity(doc: Mapping[str, Any]) -> tuple[tuple[float, int], ...]:
+    """What makes two runs comparable: the load shape, as the resolved stages (seconds, users)."""
+    stages = (doc.get("profile") or {}).get("stages") or []
+    try:
+        return tuple((round(float(s["duration_s"]), 3), int(s["target"])) for s in stages)
+    except (KeyError, TypeError, ValueError):
+        return ()
 
 
 def _started(doc: Mapping[str, Any]) -> datetime | None:

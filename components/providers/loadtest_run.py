@@ -208,7 +208,9 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
     stages = tuple(Stage(float(s["duration_s"]), int(s["target"])) for s in props.get("stages") or ())
     optional = {
         "workers": int(props["workers"]) if props.get("workers") else None,
-        "user_weights": {k: int(v) for k, v in props["user_weights"].items()} if props.get("user_weights") else None,
+        "user_weights": {k: int(v) for k, v in props["user_weights"].items()}
+        if props.get("user_weights")
+        else None,
         "think_time_min_s": props.get("think_time_min_s"),
         "think_time_max_s": props.get("think_time_max_s"),
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,
@@ -298,28 +300,25 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     thresholds = slo.parse_thresholds(props["thresholds"], source="odavl-perf:sloThresholds")
     store = LocalDirectoryStore(props["reports_dir"])
     archive = RunArchive(store)
+    live_check = slo.LiveAbortCheck(thresholds)
     try:
-        key = run_key(props["stack"], props["run_id"])
+        results_path = Path(store.location(run_key(props["stack"], props["run_id"])))
+        config = _run_config(props, results_path, live_check if live_check.active else None)
+        # The baseline is chosen before the run, so baseline-relative abortOnFail thresholds can
+        # judge the live statistics; its load shape is the stages this run is about to apply.
         pending = {
             "stack": props["stack"],
             "run_id": props["run_id"],
             "started_at": datetime.now(UTC).isoformat(),
-            "profile": {
-                "name": props.get("profile"),
-                "max_users": props.get("max_users"),
-                "time_scale": props.get("time_scale"),
-            },
+            "profile": {"stages": [stage.as_dict() for stage in config.resolved_stages()]},
         }
         baseline = archive.resolve_baseline(pending, props.get("baseline") or "previous")
+        baseline_doc = dict(baseline.doc) if baseline else None
+        live_check.baseline_doc = baseline_doc
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        doc = _run_fleet(config, props.get("fleet") or {"kind": "local"})
     except BaselineError as exc:
         raise LoadTestRunError(str(exc)) from None
-    baseline_doc = dict(baseline.doc) if baseline else None
-    live_check = slo.LiveAbortCheck(thresholds, baseline_doc)
-    results_path = Path(store.location(key))
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        config = _run_config(props, results_path, live_check if live_check.active else None)
-        doc = _run_fleet(config, props.get("fleet") or {"kind": "local"})
     except LoadTestError as exc:
         raise LoadTestRunError(f"the load test could not run: {exc}") from None
     evaluation, exit_code = judge(doc, thresholds, baseline_doc)

@@ -11,6 +11,15 @@ from loadtests import baseline
 from loadtests.errors import LoadTestError
 
 
+def stages_of(profile: str, max_users: int, time_scale: float) -> list[dict]:
+    """Resolved stages as the runner records them: the load shape depends on all three."""
+    ramp = {"staged": 120.0, "smoke": 30.0}.get(profile, 60.0)
+    return [
+        {"duration_s": ramp * time_scale, "target": max_users},
+        {"duration_s": 300 * time_scale, "target": max_users},
+    ]
+
+
 def run_doc(
     run_id: str,
     started: str,
@@ -29,7 +38,12 @@ def run_doc(
         "status": status,
         "verdict": verdict,
         "started_at": f"2026-11-{started}Z",
-        "profile": {"name": profile, "max_users": max_users, "time_scale": time_scale, "stages": []},
+        "profile": {
+            "name": profile,
+            "max_users": max_users,
+            "time_scale": time_scale,
+            "stages": stages_of(profile, max_users, time_scale),
+        },
         "metrics": {},
     }
 
@@ -70,6 +84,7 @@ def test_previous_passing_run_of_same_stack_and_profile(store: baseline.ResultSt
         run_doc("aborted", "22T11:00:00", verdict="fail", status="aborted"),
         run_doc("other-profile", "22T12:00:00", profile="smoke"),
         run_doc("other-users", "22T12:30:00", max_users=200),
+        run_doc("other-scale", "22T12:40:00", time_scale=0.05),
         run_doc("other-stack", "22T13:00:00", stack="staging"),
         run_doc("later", "25T10:00:00"),
     ):
@@ -128,3 +143,14 @@ def test_missing_key_raises_run_not_found(store: baseline.ResultStore) -> None:
     with pytest.raises(baseline.RunNotFoundError):
         store.get("local/runs/none.json")
     assert store.list_keys("nothing/") == []
+
+
+def test_same_stages_under_another_profile_name_are_comparable(store: baseline.ResultStore) -> None:
+    archive = baseline.RunArchive(store)
+    named = run_doc("named", "20T10:00:00")
+    custom = run_doc("custom", "21T10:00:00", verdict=None)
+    custom["profile"] = dict(custom["profile"], name="custom")
+    archive.save(named)
+    found = archive.previous_passing(custom)
+    assert found is not None and found.run_id == "named"
+    assert baseline.profile_identity(custom) == ((2.4, 20), (6.0, 20))
