@@ -18,7 +18,8 @@ side with a plain HTTP client fetching the same page, and reports:
 
 Usage:
     python bench/browser_user_cost.py [--visits 20] [--url http://127.0.0.1:8080/dashboard]
-                                      [--selector button] [--json reports/browser_user_cost.json]
+                                      [--selector button] [--ready-selector img.hero]
+                                      [--json reports/browser_user_cost.json]
 
 Without --url, a built-in dashboard-like page (a table of 50 rows, an SVG chart, a button) is
 served on 127.0.0.1. Only loopback URLs are accepted.
@@ -213,7 +214,7 @@ class BrowserRun:
     lcp_ms_median: float | None
 
 
-def run_browser(url: str, selector: str, visits: int) -> BrowserRun:
+def run_browser(url: str, selector: str, visits: int, ready_selector: str | None = None) -> BrowserRun:
     host = urlsplit(url).hostname or ""
     browser = BrowserProcess(BrowserOptions(allowed_hosts=(host,)))
     cpu_before = children_cpu_s()
@@ -226,7 +227,7 @@ def run_browser(url: str, selector: str, visits: int) -> BrowserRun:
     walls, lcps, failed = [], [], 0
     try:
         for _ in range(visits):
-            outcome = browser.visit(url, selector, timeout_s=30)
+            outcome = browser.visit(url, selector, timeout_s=30, ready_selector=ready_selector)
             if outcome.error:
                 failed += 1
                 print(f"  visit failed: {outcome.error}", file=sys.stderr)
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visits", type=int, default=20, help="page visits of the measured browser (1-500)")
     parser.add_argument("--url", help="page to visit (loopback only); default: a built-in page")
     parser.add_argument("--selector", default="button", help="what the browser user clicks")
+    parser.add_argument("--ready-selector", help="the page's main content, waited for before the click")
     parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if not 1 <= args.visits <= 500:
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"page: {url}")
         start_only = run_browser(url, args.selector, visits=0)
-        measured = run_browser(url, args.selector, visits=args.visits)
+        measured = run_browser(url, args.selector, args.visits, args.ready_selector)
         http_cpu_s = http_cpu_per_request_s(url, HTTP_REQUESTS_PER_VISIT_SAMPLE)
     finally:
         if server is not None:
