@@ -197,9 +197,10 @@ def chromium_launch_args(allowed_hosts: Iterable[str], extra_args: Iterable[str]
     """Chromium flags: the quiet headless set plus the proxy that confines it to `allowed_hosts`."""
     bypass = ["<-loopback>"]
     for host in allowed_hosts:
-        if not host or any(c in host for c in ";, "):
+        if not host or any(c in host for c in ";, []"):
             raise DriverError(f"allowed host {host!r} is not a plain host name or address")
-        bypass.append(host)
+        # Chromium's bypass rules write IPv6 addresses in brackets, as in URLs.
+        bypass.append(f"[{host}]" if ":" in host else host)
     return [
         *CHROMIUM_ARGS,
         f"--proxy-server={BLOCKING_PROXY}",

@@ -76,7 +76,11 @@ def test_launch_args_confine_the_browser_to_the_allowed_hosts():
         assert flag in args
 
 
-@pytest.mark.parametrize("host", ["", "a;b", "a,b", "a b"])
+def test_launch_args_bracket_ipv6_hosts():
+    assert "--proxy-bypass-list=<-loopback>;localhost;[::1]" in chromium_launch_args(["localhost", "::1"])
+
+
+@pytest.mark.parametrize("host", ["", "a;b", "a,b", "a b", "[::1]"])
 def test_launch_args_reject_hosts_that_would_widen_the_bypass_list(host):
     with pytest.raises(DriverError, match="allowed host"):
         chromium_launch_args([host])
