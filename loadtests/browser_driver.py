@@ -41,6 +41,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BUNDLED_CHROMIUM",
     "CHROMIUM_ARGS",
     "DEFAULT_CHROMIUM",
     "DEFAULT_INTERACTION_SELECTOR",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# executable_path value for the Chromium build Playwright installs itself (the Playwright
+# container images carry it; `playwright install` cannot download it on machines without internet).
+BUNDLED_CHROMIUM = "bundled"
 WEB_VITALS_SCRIPT = Path(__file__).with_name("web_vitals.js")
 # Flags for a quiet, deterministic headless browser in a container: no sandbox (containers run
 # it as root without user namespaces), no GPU, and none of Chromium's own network traffic.
@@ -222,15 +226,16 @@ class VitalsBrowser:
         """Launch the browser; returns its version."""
         from playwright.sync_api import Error, sync_playwright
 
-        if not Path(self.options.executable_path).is_file():
+        executable = self.options.executable_path
+        if executable != BUNDLED_CHROMIUM and not Path(executable).is_file():
             raise DriverError(
-                f"no Chromium at {self.options.executable_path}: install the Debian package "
-                "`chromium` (Playwright's own browser download is not used)"
+                f"no Chromium at {executable}: install the Debian package `chromium`, or use "
+                f"{BUNDLED_CHROMIUM!r} in an image that ships Playwright's own browser"
             )
         self._playwright = sync_playwright().start()
         try:
             self._browser = self._playwright.chromium.launch(
-                executable_path=self.options.executable_path,
+                executable_path=None if executable == BUNDLED_CHROMIUM else executable,
                 headless=True,
                 args=chromium_launch_args(self.options.allowed_hosts, self.options.extra_args),
                 timeout=60_000,

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadtests.browser_driver import BrowserOptions
-from loadtests.browser_user import BrowserProcess
+from loadtests.browser_user import BrowserError, BrowserProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -210,3 +210,12 @@ def test_the_browser_reaches_only_allowed_hosts(page_server, outside_server):
 def test_a_url_on_a_host_that_is_not_allowed_is_refused(browser, outside_server):
     outcome = browser.visit(outside_server.url("/pixel"), "button", timeout_s=10)
     assert "not an allowed host" in outcome.error
+
+
+def test_a_missing_chromium_is_reported_by_path():
+    process = BrowserProcess(
+        BrowserOptions(allowed_hosts=("127.0.0.1",), executable_path="/nonexistent/chromium")
+    )
+    with pytest.raises(BrowserError, match="no Chromium at /nonexistent/chromium"):
+        process.start()
+    assert not process.running
