@@ -51,6 +51,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadtests.config import USER_GROUPS
+
 __all__ = [
     "GROUP_NAMES",
     "METRICS",
@@ -96,15 +98,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "vus": ("gauge", ""),
 }
 
-GROUP_NAMES = (
-    "authentication",
-    "dashboard",
-    "insight",
-    "autopilot",
-    "guardian",
-    "analytics",
-    "static_assets",
-)
+# The user groups a `{group:NAME}` filter may name (the results document's "groups" keys).
+GROUP_NAMES = USER_GROUPS
 
 # Percentiles a trend summary records (SUMMARY keys p50, p90, p95, p99).
 PERCENTILES = (50, 90, 95, 99)

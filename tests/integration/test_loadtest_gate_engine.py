@@ -15,14 +15,13 @@ assets the suite's static-asset users fetch. Checked, in order:
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.engine import ROOT, Engine
+from tests.integration.loopback_http import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
@@ -60,32 +59,10 @@ enforce_slo_gate(run)
 """
 
 
-class AssetHandler(BaseHTTPRequestHandler):
-    """Serves a small body for every GET, as a healthy static-asset host does."""
-
-    def do_GET(self) -> None:
-        body = b"/* asset */"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def asset_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), AssetHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(200) as url:
+        yield url
 
 
 @pytest.fixture

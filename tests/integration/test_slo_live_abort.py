@@ -9,15 +9,14 @@ ends, be recorded as aborted with the threshold in its reason, and be judged as 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from components.providers.loadtest_run import execute_run
 from loadtests import exit_codes
+from tests.integration.loopback_http import serve
 
 pytestmark = pytest.mark.integration
 
@@ -25,35 +24,10 @@ PROFILE_S = 120.0
 ABORT_LINE = "http_req_failed: rate<0.05 abortOnFail delayAbortEval=2s"
 
 
-class FailingHandler(BaseHTTPRequestHandler):
-    """Every request fails with 500, as a broken deployment would."""
-
-    def _fail(self) -> None:
-        body = b'{"error": "down"}'
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = _fail
-    do_POST = _fail
-
-    def log_message(self, *_args: object) -> None:  # keep the test output quiet
-        pass
-
-
 @pytest.fixture
 def failing_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(500) as url:
+        yield url
 
 
 def test_abort_on_fail_ends_the_run_early_and_records_why(failing_server: str, tmp_path: Path) -> None:
