@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ __all__ = [
     "RunNotFoundError",
     "StoredRun",
     "profile_identity",
+    "resolve_baseline_in",
     "run_key",
 ]
 
@@ -258,3 +259,30 @@ class RunArchive:
                 f"baseline run {mode!r} is not stored at {self.store.location(key)}; "
                 "expected 'previous', 'none' or the id of a stored run of this stack"
             ) from None
+
+
+def resolve_baseline_in(
+    archives: Sequence[RunArchive], doc: Mapping[str, Any], mode: str
+) -> StoredRun | None:
+    """The baseline from the first archive that has one (e.g. S3 first, then the local directory).
+
+    An archive that cannot be read (a store outage) is skipped with a warning; an explicit run
+    id missing from every archive raises RunNotFoundError naming each place looked at.
+    """
+    missing: list[str] = []
+    for archive in archives:
+        try:
+            found = archive.resolve_baseline(doc, mode)
+        except RunNotFoundError as exc:
+            missing.append(str(exc))
+            continue
+        except BaselineError:
+            raise
+        except Exception as exc:  # a remote store's own errors (network, permissions)
+            log.warning("baseline store %s skipped: %s", type(archive.store).__name__, exc)
+            continue
+        if found is not None:
+            return found
+    if missing and len(missing) == len(archives):
+        raise RunNotFoundError("; ".join(missing))
+    return None

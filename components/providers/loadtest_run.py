@@ -269,19 +269,46 @@ def _write_html_report(
 
 
 def _upload(props: Mapping[str, Any], files: Sequence[Path], base_dir: Path) -> dict[str, Any] | None:
+    target = _s3_target(props)
+    if target is None:
+        return None
+    from loadtests.report_upload import upload_report
+
+    outcome = upload_report(files, target, stack=props["stack"], run_id=props["run_id"], base_dir=base_dir)
+    return outcome.to_output()
+
+
+def _s3_target(props: Mapping[str, Any]) -> Any:
     s3 = props.get("s3") or {}
     if not s3.get("bucket"):
         return None
-    from loadtests.report_upload import S3Target, upload_report
+    from loadtests.report_upload import S3Target
 
-    target = S3Target(
+    return S3Target(
         bucket=s3["bucket"],
         prefix=s3.get("prefix") or "load-tests/",
         endpoint_url=s3.get("endpoint") or None,
         retention_days=int(s3.get("retention_days") or 90),
     )
-    outcome = upload_report(files, target, stack=props["stack"], run_id=props["run_id"], base_dir=base_dir)
-    return outcome.to_output()
+
+
+def _remote_archive(props: Mapping[str, Any]) -> Any:
+    """The S3 run archive (shared by every machine that runs this stack), when configured.
+
+    Uses `loadtests.report_upload.S3ResultStore(target)` (a `loadtests.baseline.ResultStore`)
+    when that module provides it; until then baselines come from the local directory only.
+    """
+    target = _s3_target(props)
+    store_class = None
+    if target is not None:
+        from loadtests import report_upload
+
+        store_class = getattr(report_upload, "S3ResultStore", None)
+    if store_class is None:
+        return None
+    from loadtests.baseline import RunArchive
+
+    return RunArchive(store_class(target))
 
 
 def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,7 +317,13 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     Raises LoadTestRunError when the test could not run (no verdict exists then).
     """
     from loadtests import slo
-    from loadtests.baseline import BaselineError, LocalDirectoryStore, RunArchive, run_key
+    from loadtests.baseline import (
+        BaselineError,
+        LocalDirectoryStore,
+        RunArchive,
+        resolve_baseline_in,
+        run_key,
+    )
     from loadtests.errors import LoadTestError
     from loadtests.verdict_cli import judge
 
@@ -312,7 +345,9 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
             "started_at": datetime.now(UTC).isoformat(),
             "profile": {"stages": [stage.as_dict() for stage in config.resolved_stages()]},
         }
-        baseline = archive.resolve_baseline(pending, props.get("baseline") or "previous")
+        remote = _remote_archive(props)
+        archives = [remote, archive] if remote is not None else [archive]
+        baseline = resolve_baseline_in(archives, pending, props.get("baseline") or "previous")
         baseline_doc = dict(baseline.doc) if baseline else None
         live_check.baseline_doc = baseline_doc
         results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +359,11 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     evaluation, exit_code = judge(doc, thresholds, baseline_doc)
     judged = slo.apply_evaluation(doc, evaluation)
     locations: dict[str, Any] = {"results_path": archive.save(judged)}
+    if remote is not None:
+        try:
+            locations["archive_uri"] = remote.save(judged)
+        except Exception:  # the local copy is kept; the next run falls back to it as baseline
+            log.exception("storing run %s in the S3 archive failed", props["run_id"])
     report = _write_html_report(results_path.with_suffix(".html"), judged, thresholds, baseline_doc)
     locations["report_path"] = report or locations["results_path"]
     files = [Path(locations["results_path"])] + ([Path(report)] if report else [])

@@ -154,3 +154,38 @@ def test_same_stages_under_another_profile_name_are_comparable(store: baseline.R
     found = archive.previous_passing(custom)
     assert found is not None and found.run_id == "named"
     assert baseline.profile_identity(custom) == ((2.4, 20), (6.0, 20))
+
+
+class BrokenStore(baseline.InMemoryResultStore):
+    """A remote store during an outage."""
+
+    def list_keys(self, prefix: str) -> list[str]:
+        raise ConnectionError("endpoint unreachable")
+
+    def get(self, key: str) -> bytes:
+        raise ConnectionError("endpoint unreachable")
+
+
+def test_resolve_in_several_archives_prefers_the_first_that_has_a_baseline() -> None:
+    remote, local = (
+        baseline.RunArchive(baseline.InMemoryResultStore()),
+        baseline.RunArchive(baseline.InMemoryResultStore()),
+    )
+    current = run_doc("now", "23T10:00:00")
+    local.save(run_doc("local-only", "21T10:00:00"))
+    assert baseline.resolve_baseline_in([remote, local], current, "previous").run_id == "local-only"  # type: ignore[union-attr]
+    remote.save(run_doc("shared", "20T10:00:00"))
+    assert baseline.resolve_baseline_in([remote, local], current, "previous").run_id == "shared"  # type: ignore[union-attr]
+    assert baseline.resolve_baseline_in([remote, local], current, "local-only").run_id == "local-only"  # type: ignore[union-attr]
+    with pytest.raises(
+        baseline.RunNotFoundError, match=r"memory://local/runs/gone\.json.*memory://local/runs/gone\.json"
+    ):
+        baseline.resolve_baseline_in([remote, local], current, "gone")
+
+
+def test_an_unreachable_store_is_skipped() -> None:
+    local = baseline.RunArchive(baseline.InMemoryResultStore())
+    local.save(run_doc("kept", "21T10:00:00"))
+    broken = baseline.RunArchive(BrokenStore())
+    found = baseline.resolve_baseline_in([broken, local], run_doc("now", "23T10:00:00"), "previous")
+    assert found is not None and found.run_id == "kept"
