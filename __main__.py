@@ -19,7 +19,7 @@ from components.loadtest import LoadTestRun, LoadTestRunArgs, enforce_slo_gate
 from components.local_target import LocalTarget, LocalTargetArgs
 from components.observability import ObservabilityStack, ObservabilityStackArgs
 from components.settings import load_settings
-from components.wiring import fleet_suite_config, secret_dsn, test_password
+from components.wiring import fleet_suite_config, local_database_dir, secret_dsn, test_password
 
 settings = load_settings()  # every config problem at once, before any resource is registered
 db, load = settings.database, settings.load
@@ -32,6 +32,7 @@ if db.manage_local_server or settings.target.start_reference_app:
         "studio-hub",
         LocalTargetArgs(
             state_dir=str(state_dir),
+            database_dir=local_database_dir(str(Path.cwd()), settings.stack),
             database_port=db.port,
             database_name=db.name,
             database_user=db.user,

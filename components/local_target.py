@@ -25,7 +25,8 @@ __all__ = ["LocalTarget", "LocalTargetArgs"]
 class LocalTargetArgs:
     """Inputs of LocalTarget.
 
-    state_dir: directory for the cluster and logs (per stack, ignored by git).
+    state_dir: directory for the app's log (per stack, ignored by git).
+    database_dir: directory for the PostgreSQL cluster (one the `postgres` OS user can enter).
     database_port, database_name, database_user, database_password (secret): the database.
     seed_scale: small | medium | large. test_password (secret): the seeded test users' password.
     app_port: loopback port of the reference app (the target's port).
@@ -33,6 +34,7 @@ class LocalTargetArgs:
     """
 
     state_dir: str
+    database_dir: str
     database_port: int
     database_name: str
     database_user: str
@@ -66,7 +68,7 @@ class LocalTarget(pulumi.ComponentResource):
             database = LocalPostgres(
                 f"{name}-postgres",
                 LocalPostgresArgs(
-                    base_dir=str(state / "postgres"),
+                    base_dir=args.database_dir,
                     port=args.database_port,
                     database=args.database_name,
                     user=args.database_user,

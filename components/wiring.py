@@ -13,7 +13,22 @@ import pulumi
 
 from components.settings import DatabaseSettings, Settings
 
-__all__ = ["fleet_suite_config", "secret_dsn", "test_password"]
+__all__ = ["fleet_suite_config", "local_database_dir", "secret_dsn", "test_password"]
+
+
+def local_database_dir(project_dir: str, stack: str) -> str:
+    """Where the local stack's PostgreSQL cluster lives: under the system temp directory.
+
+    The server runs as the `postgres` OS user, which often cannot enter the checkout (a home
+    directory is typically mode 700), so the cluster sits in a directory named after the
+    project's path and the stack: stable across runs, distinct between checkouts.
+    """
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    digest = hashlib.sha256(str(Path(project_dir).resolve()).encode()).hexdigest()[:12]
+    return str(Path(tempfile.gettempdir()) / "odavl-perf-postgres" / f"{digest}-{stack}")
 
 
 def secret_dsn(db: DatabaseSettings) -> pulumi.Output[str]:

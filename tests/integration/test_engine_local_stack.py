@@ -182,6 +182,8 @@ def test_destroy_removes_everything_the_stack_started(local_stack: dict) -> None
     assert not state["deployment"].get("resources")
     assert not listening(local_stack["app_port"])
     assert not listening(local_stack["db_port"])
-    assert not (project / ".state" / "local" / STACK / "postgres").exists()
+    from components.wiring import local_database_dir
+
+    assert not Path(local_database_dir(str(project), STACK)).exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(f"host=127.0.0.1 port={local_stack['db_port']} user=postgres connect_timeout=2")
