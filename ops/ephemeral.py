@@ -303,8 +303,27 @@ class EphemeralStacks:
         return datetime.min.replace(tzinfo=UTC)  # no trace of when: a leftover by definition
 
 
-def _last_lines(text: str, count: int = 12) -> str:
-    return "\n".join(text.strip().splitlines()[-count:])
+def _last_lines(text: str, count: int = 30) -> str:
+    """The `Diagnostics:` section of a pulumi command's output without traceback frames, else its
+    last lines: what went wrong, short enough for a CI log."""
+    lines = text.strip().splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if line.strip() == "Diagnostics:"), None)
+    if start is None:
+        return "\n".join(line.strip() for line in lines[-count:])
+    kept: list[str] = []
+    skip_code_line = False
+    for line in lines[start:]:
+        if line and not line.startswith(" "):
+            break  # the next section (Resources:, Outputs:, ...)
+        stripped = line.strip()
+        if skip_code_line or set(stripped) <= {"^", "~"}:
+            skip_code_line = False
+            continue
+        if stripped.startswith('File "'):
+            skip_code_line = True
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept[:count]).strip()
 
 
 # --- command line ----------------------------------------------------------------------------

@@ -60,3 +60,20 @@ def test_exit_codes():
     assert ephemeral.RunResult("pr-1", update_error="boom").exit_code == 1
     assert ephemeral.RunResult("pr-1", update_error="boom", teardown_error="stuck").exit_code == 3
     assert ephemeral.RunResult("pr-1", signum=signal.SIGTERM).exit_code == 143
+
+
+def test_errors_are_summarised_from_the_diagnostics_without_traceback_frames():
+    output = (
+        "\n code: 1\n stdout: Updating (pr-8):\n + marker-b creating (0s) error: Traceback\n"
+        "Diagnostics:\n  pulumi-python:dynamic:Resource (marker-b):\n"
+        "    error: Traceback (most recent call last):\n"
+        '      File "/x/provider.py", line 26, in create\n        raise RuntimeError("boom")\n'
+        "        ^^^^^^^^^^^^^^^^^^^^^\n    RuntimeError: boom\n\nResources:\n    + 1 created\n"
+    )
+    summary = ephemeral._last_lines(output)
+    assert summary.splitlines() == [
+        "pulumi-python:dynamic:Resource (marker-b):",
+        "    error: Traceback (most recent call last):",
+        "    RuntimeError: boom",
+    ]
+    assert ephemeral._last_lines("one\ntwo") == "one\ntwo"
