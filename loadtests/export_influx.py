@@ -70,14 +70,6 @@ def escape_tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ") or "-"
 
 
-def _field(value: float | int | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return f"{value}i"
-    return repr(float(value))
-
-
 class InfluxLineSink:
     """Bounded queue of points plus their formatting and batched writing."""
 
@@ -100,6 +92,7 @@ class InfluxLineSink:
         self.on_drop = on_drop
         self._common = f"run_id={escape_tag(run_id)},worker={escape_tag(worker)}"
         self._last_ns = 0
+        self._prefixes: dict[tuple, str] = {}
 
     def _timestamp(self) -> int:
         # Points with equal tags and timestamp overwrite each other in InfluxDB: keep them unique.
@@ -161,27 +154,32 @@ class InfluxLineSink:
         self.offer(("u", self._timestamp(), users))
 
     # --- formatting and writing ----------------------------------------------------------
+    def _tags(self, measurement: str, endpoint: str, group: str, status: int | None = None) -> str:
+        key = (measurement, endpoint, group, status)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            status_tag = f",status={status}" if status is not None else ""
+            tags = f"endpoint={escape_tag(endpoint)},group={escape_tag(group)}{status_tag},{self._common}"
+            prefix = self._prefixes[key] = f"{measurement},{tags} "
+        return prefix
+
     def format(self, point: tuple) -> str:
         kind, ts = point[0], point[1]
         if kind == "r":
             _, _, endpoint, group, status, duration, failed, ttfb, db, received, sent = point
-            fields = [f"duration_ms={_field(duration)}", f"failed={int(failed)}i"]
+            prefix = self._tags("http_reqs", endpoint, group, status)
+            line = f"{prefix}duration_ms={float(duration)!r},failed={int(failed)}i"
             if ttfb is not None:
-                fields.append(f"ttfb_ms={_field(ttfb)}")
+                line += f",ttfb_ms={float(ttfb)!r}"
             if db is not None:
-                fields.append(f"db_ms={_field(db)}")
-            fields.append(f"bytes_received={int(received)}i")
-            fields.append(f"bytes_sent={int(sent)}i")
-            tags = f"endpoint={escape_tag(endpoint)},group={escape_tag(group)},status={status},{self._common}"
-            return f"http_reqs,{tags} {','.join(fields)} {ts}"
+                line += f",db_ms={float(db)!r}"
+            return f"{line},bytes_received={int(received)}i,bytes_sent={int(sent)}i {ts}"
         if kind == "c":
             _, _, endpoint, group, passed = point
-            tags = f"endpoint={escape_tag(endpoint)},group={escape_tag(group)},{self._common}"
-            return f"checks,{tags} passed={int(passed)}i {ts}"
+            return f"{self._tags('checks', endpoint, group)}passed={int(passed)}i {ts}"
         if kind == "a":
             _, _, endpoint, group = point
-            tags = f"endpoint={escape_tag(endpoint)},group={escape_tag(group)},{self._common}"
-            return f"auth_failures,{tags} count=1i {ts}"
+            return f"{self._tags('auth_failures', endpoint, group)}count=1i {ts}"
         _, _, users = point
         return f"vus,{self._common} value={int(users)}i {ts}"
 

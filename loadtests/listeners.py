@@ -163,7 +163,7 @@ class SuiteState:
         record = self.workers.get(client_id)
         if record is None:
             record = self.workers[client_id] = WorkerRecord(payload["worker"], client_id)
-        for _endpoint, _group, slot in delta["slots"]:
+        for _endpoint, _group, _bucket, slot in delta["slots"]:
             record.requests += slot["counts"][0]
             record.failures += slot["counts"][1]
 
@@ -420,7 +420,7 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
                 worker=state.worker_label or ("master" if isinstance(runner, MasterRunner) else "local"),
                 queue_size=influx.queue_size,
                 batch_size=influx.batch_size,
-                on_drop=state.prometheus.influx_dropped.inc if state.prometheus else None,
+                on_drop=state.prometheus.count_dropped_points if state.prometheus else None,
             )
             if not isinstance(runner, MasterRunner):
                 state.sinks.append(state.influx)

@@ -19,6 +19,7 @@ Units: milliseconds for trends (CLS unitless), bytes for data counters, ratios 0
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -87,22 +88,37 @@ class RequestSlot:
             "duration": self.duration.encode(),
             "ttfb": self.ttfb.encode(),
             "db": self.db.encode(),
-            "counts": [
-                self.requests,
-                self.failures,
-                self.bytes_received,
-                self.bytes_sent,
-                self.checks_passed,
-                self.checks_failed,
-                self.auth_failures,
-            ],
+            "counts": self.counts(),
         }
 
-    def merge_encoded(self, payload: dict) -> None:
-        self.duration.merge_encoded(payload["duration"])
-        self.ttfb.merge_encoded(payload["ttfb"])
-        self.db.merge_encoded(payload["db"])
-        c = payload["counts"]
+    def merge(self, other: RequestSlot) -> None:
+        self.duration.merge(other.duration)
+        self.ttfb.merge(other.ttfb)
+        self.db.merge(other.db)
+        self._add_counts(other.counts())
+
+    def counts(self) -> list[int]:
+        return [
+            self.requests,
+            self.failures,
+            self.bytes_received,
+            self.bytes_sent,
+            self.checks_passed,
+            self.checks_failed,
+            self.auth_failures,
+        ]
+
+    @classmethod
+    def decode(cls, payload: dict) -> RequestSlot:
+        slot = cls(
+            duration=TrendHistogram.decode(payload["duration"]),
+            ttfb=TrendHistogram.decode(payload["ttfb"]),
+            db=TrendHistogram.decode(payload["db"]),
+        )
+        slot._add_counts(payload["counts"])
+        return slot
+
+    def _add_counts(self, c: list[int]) -> None:
         self.requests += c[0]
         self.failures += c[1]
         self.bytes_received += c[2]
@@ -114,50 +130,49 @@ class RequestSlot:
 
 @dataclass
 class TimelineBucket:
-    """Requests that ended within one 5-second wall-clock bucket."""
+    """Requests that ended within one 5-second wall-clock bucket (all endpoints and groups)."""
 
     duration: TrendHistogram = field(default_factory=TrendHistogram)
     db: TrendHistogram = field(default_factory=TrendHistogram)
     requests: int = 0
     failures: int = 0
 
-    def encode(self) -> dict:
-        return {
-            "duration": self.duration.encode(),
-            "db": self.db.encode(),
-            "requests": self.requests,
-            "failures": self.failures,
-        }
-
-    def merge_encoded(self, payload: dict) -> None:
-        self.duration.merge_encoded(payload["duration"])
-        self.db.merge_encoded(payload["db"])
-        self.requests += payload["requests"]
-        self.failures += payload["failures"]
+    def add_slot(self, slot: RequestSlot) -> None:
+        self.duration.merge(slot.duration)
+        self.db.merge(slot.db)
+        self.requests += slot.requests
+        self.failures += slot.failures
 
 
 class MetricsCollector:
-    """Per-process store of every metric, keyed by (endpoint, group)."""
+    """Per-process store of every metric.
+
+    Recording goes to `pending`, keyed by (endpoint, group, 5-second bucket), so each sample
+    is recorded once and still yields both the per-endpoint statistics and the timeline.
+    `take_delta()` ships and clears `pending` (workers); `merge_delta()` folds a delta into the
+    cumulative `slots` per (endpoint, group) and the `timeline` buckets (master). A collector
+    used on its own folds its own pending samples before summarising.
+    """
 
     def __init__(self) -> None:
+        self.pending: dict[tuple[str, str, int], RequestSlot] = {}
         self.slots: dict[tuple[str, str], RequestSlot] = {}
+        self.timeline: dict[int, TimelineBucket] = {}
         self.extra_trends: dict[tuple[str, str, str], TrendHistogram] = {}
         self.errors: dict[str, dict[str, int]] = {}
-        self.timeline: dict[int, TimelineBucket] = {}
 
     # --- recording (workers) -------------------------------------------------------------
-    def slot(self, endpoint: str, group: str) -> RequestSlot:
-        key = (endpoint, group)
-        slot = self.slots.get(key)
+    def _pending(self, endpoint: str, group: str, now: float) -> RequestSlot:
+        key = (endpoint, group, int(now) // TIMELINE_BUCKET_S)
+        slot = self.pending.get(key)
         if slot is None:
-            slot = self.slots[key] = RequestSlot()
+            slot = self.pending[key] = RequestSlot()
         return slot
 
     def record_request(
         self,
         endpoint: str,
         group: str,
-        *,
         duration_ms: float,
         failed: bool,
         now: float,
@@ -167,7 +182,7 @@ class MetricsCollector:
         bytes_sent: int = 0,
     ) -> None:
         """Record one finished request; `now` is the wall-clock end time (epoch seconds)."""
-        slot = self.slot(endpoint, group)
+        slot = self._pending(endpoint, group, now)
         slot.duration.record(duration_ms)
         slot.requests += 1
         if failed:
@@ -178,26 +193,16 @@ class MetricsCollector:
             slot.db.record(db_ms)
         slot.bytes_received += bytes_received
         slot.bytes_sent += bytes_sent
-        index = int(now) // TIMELINE_BUCKET_S
-        bucket = self.timeline.get(index)
-        if bucket is None:
-            bucket = self.timeline[index] = TimelineBucket()
-        bucket.duration.record(duration_ms)
-        bucket.requests += 1
-        if failed:
-            bucket.failures += 1
-        if db_ms is not None:
-            bucket.db.record(db_ms)
 
-    def record_check(self, endpoint: str, group: str, passed: bool) -> None:
-        slot = self.slot(endpoint, group)
+    def record_check(self, endpoint: str, group: str, passed: bool, now: float | None = None) -> None:
+        slot = self._pending(endpoint, group, time.time() if now is None else now)
         if passed:
             slot.checks_passed += 1
         else:
             slot.checks_failed += 1
 
-    def record_auth_failure(self, endpoint: str, group: str) -> None:
-        self.slot(endpoint, group).auth_failures += 1
+    def record_auth_failure(self, endpoint: str, group: str, now: float | None = None) -> None:
+        self._pending(endpoint, group, time.time() if now is None else now).auth_failures += 1
 
     def record_trend(self, metric: str, endpoint: str, group: str, value: float) -> None:
         """Record a sample of a trend outside the request path (e.g. a web vital)."""
@@ -209,31 +214,30 @@ class MetricsCollector:
             hist = self.extra_trends[key] = _new_trend(metric)
         hist.record(value)
 
-    def record_error(self, endpoint: str, error: str) -> None:
+    def record_error(self, endpoint: str, error: str, count: int = 1) -> None:
         per_endpoint = self.errors.setdefault(endpoint, {})
         if error not in per_endpoint and len(per_endpoint) >= MAX_ERRORS_PER_ENDPOINT:
             error = OTHER_ERRORS
-        per_endpoint[error] = per_endpoint.get(error, 0) + 1
+        per_endpoint[error] = per_endpoint.get(error, 0) + count
 
     # --- shipping (worker -> master) -----------------------------------------------------
     def take_delta(self) -> dict:
-        """Everything recorded since the last call, encoded; the collector is left empty."""
+        """Everything recorded since the last call, encoded; the collector's pending part is
+        left empty (trends and errors are shipped as deltas too)."""
         delta = {
-            "slots": [[e, g, s.encode()] for (e, g), s in self.slots.items()],
+            "slots": [[e, g, i, s.encode()] for (e, g, i), s in self.pending.items()],
             "trends": [[m, e, g, h.encode()] for (m, e, g), h in self.extra_trends.items()],
             "errors": self.errors,
-            "timeline": [[i, b.encode()] for i, b in self.timeline.items()],
         }
-        self.slots = {}
+        self.pending = {}
         self.extra_trends = {}
         self.errors = {}
-        self.timeline = {}
         return delta
 
     def merge_delta(self, delta: dict) -> None:
-        """Add a worker's delta (from `take_delta`) into this collector."""
-        for endpoint, group, payload in delta["slots"]:
-            self.slot(endpoint, group).merge_encoded(payload)
+        """Add a worker's delta (from `take_delta`) into the cumulative view."""
+        for endpoint, group, index, payload in delta["slots"]:
+            self._fold_slot(endpoint, group, index, RequestSlot.decode(payload))
         for metric, endpoint, group, payload in delta["trends"]:
             key = (metric, endpoint, group)
             hist = self.extra_trends.get(key)
@@ -242,25 +246,36 @@ class MetricsCollector:
             hist.merge_encoded(payload)
         for endpoint, errors in delta["errors"].items():
             for error, count in errors.items():
-                per_endpoint = self.errors.setdefault(endpoint, {})
-                if error not in per_endpoint and len(per_endpoint) >= MAX_ERRORS_PER_ENDPOINT:
-                    error = OTHER_ERRORS
-                per_endpoint[error] = per_endpoint.get(error, 0) + count
-        for index, payload in delta["timeline"]:
-            bucket = self.timeline.get(index)
-            if bucket is None:
-                bucket = self.timeline[index] = TimelineBucket()
-            bucket.merge_encoded(payload)
+                self.record_error(endpoint, error, count)
+
+    def fold_pending(self) -> None:
+        """Move this process's own pending samples into the cumulative view."""
+        pending, self.pending = self.pending, {}
+        for (endpoint, group, index), slot in pending.items():
+            self._fold_slot(endpoint, group, index, slot)
+
+    def _fold_slot(self, endpoint: str, group: str, index: int, slot: RequestSlot) -> None:
+        key = (endpoint, group)
+        total = self.slots.get(key)
+        if total is None:
+            total = self.slots[key] = RequestSlot()
+        total.merge(slot)
+        bucket = self.timeline.get(index)
+        if bucket is None:
+            bucket = self.timeline[index] = TimelineBucket()
+        bucket.add_slot(slot)
 
     # --- totals and summaries (master) ---------------------------------------------------
     def totals(self) -> tuple[int, int]:
         """(requests, failed requests) over every endpoint and group."""
+        self.fold_pending()
         requests = sum(s.requests for s in self.slots.values())
         failures = sum(s.failures for s in self.slots.values())
         return requests, failures
 
     def summaries(self, duration_s: float, vus: tuple[int, int] | None = None) -> dict:
         """The results document's `metrics`, `endpoints`, `groups` and `errors` sections."""
+        self.fold_pending()
         endpoints = sorted({e for e, _ in self.slots} | {e for _, e, _ in self.extra_trends})
         groups = sorted({g for _, g in self.slots} | {g for _, _, g in self.extra_trends})
         overall = self._metric_map(lambda e, g: True, duration_s)

@@ -64,15 +64,24 @@ def test_take_delta_empties_the_worker():
     c = worker(1)
     first = c.take_delta()
     assert first["slots"]
-    assert c.take_delta() == {"slots": [], "trends": [], "errors": {}, "timeline": []}
+    assert c.take_delta() == {"slots": [], "trends": [], "errors": {}}
+    assert c.totals() == (0, 0)
 
 
 def test_timeline_buckets_are_five_seconds_of_wall_clock():
     c = MetricsCollector()
     for t in (0.0, 4.9, 5.0, 12.0):
         c.record_request("GET /x", "g", duration_ms=1.0, failed=t > 10, now=T0 + t)
+    c.record_request("GET /y", "g", duration_ms=9.0, failed=False, now=T0 + 1.0)
+    master = MetricsCollector()
+    master.merge_delta(c.take_delta())
+    buckets = {i - int(T0) // 5: (b.requests, b.failures) for i, b in master.timeline.items()}
+    assert buckets == {0: (3, 0), 1: (1, 0), 2: (1, 1)}
+    assert master.timeline[int(T0) // 5].duration.max() == pytest.approx(9.0, rel=0.001)
+    c.record_request("GET /x", "g", duration_ms=1.0, failed=False, now=T0)
+    c.fold_pending()  # a collector on its own folds its samples the same way
     buckets = {i - int(T0) // 5: (b.requests, b.failures) for i, b in c.timeline.items()}
-    assert buckets == {0: (2, 0), 1: (1, 0), 2: (1, 1)}
+    assert buckets == {0: (1, 0)}
 
 
 def test_errors_are_counted_and_capped_per_endpoint():
