@@ -56,7 +56,9 @@ def test_report_sections_and_verdict():
 def test_untrusted_names_are_escaped():
     results = fixture("pass")
     results["run_id"] = "<script>alert(1)</script>"
-    results["endpoints"]["GET /x?<img src=x onerror=alert(1)>"] = results["endpoints"]["GET /static/js/app.js"]
+    results["endpoints"]["GET /x?<img src=x onerror=alert(1)>"] = results["endpoints"][
+        "GET /static/js/app.js"
+    ]
     html = render_report(results)
     assert "<script>alert(1)</script>" not in html
     assert "<img src=x" not in html
