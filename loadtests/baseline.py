@@ -121,6 +121,7 @@ class LocalDirectoryStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # a report for people to read, not mkstemp's private 0600
         os.replace(tmp, path)
         return str(path)
 

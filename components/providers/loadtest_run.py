@@ -34,6 +34,7 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,9 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,
         "run_timeout_s": float(props["max_duration_s"]) if props.get("max_duration_s") else None,
     }
+    known = {f.name for f in fields(RunConfig)}
+    if "browser_share" in known and props.get("browser_share") is not None:
+        optional["browser_share"] = float(props["browser_share"])
     return RunConfig(
         target=props["target"],
         profile=props.get("profile") or "staged",

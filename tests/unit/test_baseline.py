@@ -73,6 +73,7 @@ def test_local_directory_layout(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "local" / "runs" / "r1.json"
     assert json.loads(path.read_text())["run_id"] == "r1"
     assert [p.name for p in path.parent.iterdir()] == ["r1.json"]  # no temp files left behind
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_previous_passing_run_of_same_stack_and_profile(store: baseline.ResultStore) -> None:
