@@ -10,12 +10,15 @@ passes.
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests import slo
-from loadtests.config import RunConfig
+from loadtests.config import PrometheusExport, RunConfig
 from loadtests.results import validate_document
 from loadtests.runner import run_local
 from loadtests.shape import Stage
@@ -65,9 +68,42 @@ def reference_app(seeded_database_factory):
         yield app
 
 
-def run_browser_users(app: ReferenceApp, page: str, tmp_path: Path) -> dict:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WorkerScraper:
+    """Scrapes the worker's Prometheus exporter at every progress tick of the run."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.last_text = ""
+
+    def __call__(self, _progress: dict) -> None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=1) as response:
+                self.last_text = response.read().decode()
+        except OSError:
+            pass  # not serving yet, or already gone: the last good scrape is kept
+
+    def sample(self, name: str, labels: dict[str, str]) -> float | None:
+        for family in text_string_to_metric_families(self.last_text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return sample.value
+        return None
+
+
+def run_browser_users(
+    app: ReferenceApp, page: str, tmp_path: Path, scraper: WorkerScraper | None = None
+) -> dict:
     locustfile = tmp_path / "browser_locustfile.py"
     locustfile.write_text(LOCUSTFILE.format(page=page), encoding="utf-8")
+    prometheus = PrometheusExport()
+    if scraper is not None:
+        prometheus = PrometheusExport(enabled=True, master_port=free_port(), worker_ports=(scraper.port,))
     config = RunConfig(
         target=app.base_url,
         stages=(Stage(1, 1), Stage(12, 1), Stage(1, 0)),
@@ -78,8 +114,9 @@ def run_browser_users(app: ReferenceApp, page: str, tmp_path: Path) -> dict:
         # Longer than a slow visit (delay + settling): a visit in progress at the end completes.
         stop_timeout_s=12.0,
         run_timeout_s=180,
+        prometheus=prometheus,
     )
-    doc = run_local(config)
+    doc = run_local(config, on_tick=scraper)
     validate_document(doc)
     return doc
 
@@ -102,7 +139,8 @@ def test_the_gate_checks_every_web_vital():
 
 
 def test_the_normal_dashboard_passes_the_web_vital_thresholds(reference_app, tmp_path):
-    doc = run_browser_users(reference_app, "/dashboard", tmp_path)
+    scraper = WorkerScraper()
+    doc = run_browser_users(reference_app, "/dashboard", tmp_path, scraper)
     assert doc["status"] == "completed", doc["abort_reason"]
     metrics = doc["metrics"]
     for name in ("web_vitals_lcp", "web_vitals_cls", "web_vitals_inp", "web_vitals_fid"):
@@ -114,6 +152,12 @@ def test_the_normal_dashboard_passes_the_web_vital_thresholds(reference_app, tmp
     assert page["web_vitals_lcp"]["count"] == metrics["web_vitals_lcp"]["count"]
     assert doc["groups"]["dashboard"]["web_vitals_inp"]["count"] == metrics["web_vitals_inp"]["count"]
     assert metrics["checks"]["fails"] == 0
+    # The worker exports the same vitals as Prometheus histograms labelled by page.
+    page_label = {"page": "GET /dashboard"}
+    lcp_count = scraper.sample("web_vitals_lcp_seconds_count", page_label)
+    assert lcp_count is not None and lcp_count >= 1, scraper.last_text[:2000]
+    assert scraper.sample("web_vitals_cls_count", page_label) == lcp_count
+    assert scraper.sample("web_vitals_inp_seconds_count", page_label) == lcp_count
 
     evaluation = gate(doc)
     assert evaluation.verdict == "pass", [r.to_dict() for r in evaluation.results]
