@@ -368,6 +368,9 @@ def serve(browser: VitalsBrowser, commands: IO[str], replies: IO[str]) -> int:
                 _write(replies, browser.visit(VisitRequest.from_message(message)))
             except DriverError as exc:
                 _write(replies, {"ok": False, "url": url, "error": str(exc)})
+    except BrokenPipeError:
+        # The Locust user is gone (its worker was killed): nobody reads the answer, just close.
+        pass
     finally:
         browser.close()
     return 0

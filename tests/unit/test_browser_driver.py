@@ -185,3 +185,19 @@ def test_serve_reports_a_browser_that_does_not_start():
     code, replies = run_serve(FakeBrowser(start_error="no Chromium at /nowhere"))
     assert code == 1
     assert replies == [{"ready": False, "error": "no Chromium at /nowhere"}]
+
+
+class GoneReader(io.StringIO):
+    """Replies stream whose reader has gone away after the ready line."""
+
+    def write(self, text: str) -> int:
+        if "ready" not in text:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_serve_closes_the_browser_when_its_user_is_gone():
+    browser = FakeBrowser()
+    commands = io.StringIO(json.dumps({"op": "visit", "url": "http://127.0.0.1/dashboard"}) + "\n")
+    assert serve(browser, commands, GoneReader()) == 0
+    assert browser.closed
