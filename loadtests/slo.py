@@ -39,8 +39,9 @@ no data, else "warn" if any warns, else "pass".
 
 Errors::
 
-    SloError
-     +-- ThresholdSpecError     a spec line does not parse (line, column, expected form)
+    LoadTestError (loadtests/errors.py)
+     +-- SloError
+          +-- ThresholdSpecError     a spec line does not parse (line, column, expected form)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loadtests.config import USER_GROUPS
+from loadtests.errors import LoadTestError
 
 __all__ = [
     "GROUP_NAMES",
@@ -117,7 +119,7 @@ _OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
 _TAG_KEYS = ("endpoint", "group")
 
 
-class SloError(Exception):
+class SloError(LoadTestError):
     """Base class of this module's errors."""
 
 

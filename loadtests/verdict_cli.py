@@ -208,7 +208,7 @@ def run_gate(args: argparse.Namespace, console: Console | None = None) -> int:
         results_doc = _load_json(args.results, "results file")
         thresholds = thresholds_for(args, results_doc)
         baseline_doc = baseline_for(args, results_doc)
-    except (LoadTestError, slo.SloError, ValueError) as exc:
+    except (LoadTestError, ValueError) as exc:
         console.print(Text("error: ", style="bold red") + Text(str(exc)))
         return exit_codes.COULD_NOT_RUN
     evaluation, code = judge(results_doc, thresholds, baseline_doc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtests import slo
+from loadtests.errors import LoadTestError
 from loadtests.slo_catalog import threshold_lines
 
 
@@ -191,6 +192,7 @@ def test_every_bad_line_is_reported_at_once() -> None:
     with pytest.raises(slo.ThresholdSpecError) as caught:
         slo.parse_thresholds(lines)
     assert [p.line for p in caught.value.problems] == [2, 4]
+    assert isinstance(caught.value, LoadTestError)  # the CLI prints it without a traceback
 
 
 def test_duplicate_criterion_is_an_error() -> None:
