@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -170,3 +172,75 @@ def test_without_a_bucket_the_reports_stay_local(report_files):
     _, files = report_files
     outcome = upload_report(files, None, stack="local", run_id="1")
     assert outcome.status == "skipped" and outcome.ok and outcome.local_paths == tuple(map(str, files))
+
+
+@pytest.fixture
+def flaky_proxy(moto_s3) -> Iterator[dict]:
+    """A loopback proxy in front of moto that answers 503 SlowDown to the first `failures` requests."""
+    state = {"failures": 0, "answered_503": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _relay(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            if state["failures"] > 0:
+                state["failures"] -= 1
+                state["answered_503"] += 1
+                error = (
+                    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+                )
+                self.send_response(503)
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                self.wfile.write(error)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            upstream = httpx.request(
+                self.command, moto_s3.endpoint_url + self.path, headers=headers, content=body, timeout=30
+            )
+            self.send_response(upstream.status_code)
+            for key, value in upstream.headers.items():
+                if key.lower() not in (
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "content-encoding",
+                ):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(upstream.content)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(upstream.content)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        def log_message(self, *args) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["endpoint_url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_throttling_is_retried_with_backoff_until_the_upload_succeeds(moto_s3, flaky_proxy, report_files):
+    run_dir, files = report_files
+    make_client(_target(moto_s3)).create_bucket(Bucket="odavl-reports")
+    target = S3Target(
+        "odavl-reports", endpoint_url=flaky_proxy["endpoint_url"], region="us-east-1", max_attempts=3
+    )
+    flaky_proxy["failures"] = 2  # the first request fails twice, its third attempt goes through
+
+    outcome = upload_report(files, target, stack="staging", run_id="8", base_dir=run_dir)
+
+    assert outcome.status == "uploaded", outcome.error
+    assert flaky_proxy["answered_503"] == 2
+    stored = make_client(_target(moto_s3)).get_object(
+        Bucket="odavl-reports", Key="load-tests/staging/8/results.json"
+    )
+    assert stored["Body"].read() == files[0].read_bytes()
