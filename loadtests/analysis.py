@@ -41,6 +41,7 @@ from loadtests.index_suggestions import (
     NamedQuery,
     QuerySource,
     StatementsUnavailable,
+    index_targets,
     migration_indexes,
     pg_stat_statements_queries,
     suggest_indexes,
@@ -59,6 +60,7 @@ __all__ = [
 _SLOW_CATEGORIES = ("slow_database", "high_p95", "high_p99")
 STACK_THRESHOLDS_KEY = "odavl-perf:sloThresholds"
 MIGRATION_FILE = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "add-performance-indexes.sql"
+INDEX_TARGETS_FILE = Path(__file__).resolve().parents[1] / "sql" / "verify" / "index_targets.sql"
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -130,6 +132,7 @@ def analyze(
     existing_indexes: Sequence[ExistingIndex] = (),
     notes: Iterable[str] = (),
     baseline: Mapping[str, Any] | None = None,
+    index_targets_by_query: Mapping[str, Sequence[str]] | None = None,
 ) -> Analysis:
     """Judge `results` against `thresholds` (default: the catalog's), find bottlenecks, recommend,
     suggest indexes.
@@ -137,7 +140,8 @@ def analyze(
     `baseline` is an earlier run's results document, for baseline-relative thresholds.
     `query_source` maps an endpoint name to the SQL it runs; `statements` are extra slow
     statements (from pg_stat_statements). Both feed the index suggestions, which are checked
-    against `existing_indexes` (the migration's).
+    against `existing_indexes` (the migration's) and `index_targets_by_query` (which index was
+    built for which query, sql/verify/index_targets.sql).
     """
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
     limits = limits_of(thresholds)
@@ -152,7 +156,7 @@ def analyze(
         for endpoint in slow_endpoints:
             queries.extend(query_source(endpoint))
     queries.extend(statements)
-    indexes = suggest_indexes(queries, existing_indexes)
+    indexes = suggest_indexes(queries, existing_indexes, index_targets_by_query)
     recommendations = recommend(results, bottlenecks, limits, indexes)
     return Analysis(
         dict(results),
@@ -222,6 +226,14 @@ def project_migration_indexes() -> list[ExistingIndex]:
         return []
 
 
+def project_index_targets() -> dict[str, tuple[str, ...]]:
+    """Which migration index serves which reference-app query (sql/verify/index_targets.sql)."""
+    try:
+        return index_targets(INDEX_TARGETS_FILE.read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
 def thresholds_from_args(args: argparse.Namespace, results: Mapping[str, Any]) -> tuple[slo.Threshold, ...]:
     """The thresholds the gate would use: `--threshold`, `--thresholds-file`, `--stack-file`, the
     lines the results record, else the catalog's defaults (see loadtests/verdict_cli.py)."""
@@ -259,7 +271,13 @@ def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int
         notes: list[str] = []
         statements = _statements(args.dsn_env, limits_of(thresholds), notes)
         analysis = analyze(
-            results, thresholds, reference_app_query_source(), statements, project_migration_indexes(), notes
+            results,
+            thresholds,
+            reference_app_query_source(),
+            statements,
+            project_migration_indexes(),
+            notes,
+            index_targets_by_query=project_index_targets(),
         )
     except AnalysisError as error:
         console.print(f"[bold red]error:[/] {error}")

@@ -19,7 +19,7 @@ Suggested statements use CREATE INDEX CONCURRENTLY IF NOT EXISTS, as the migrati
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "NamedQuery",
     "QuerySource",
     "StatementsUnavailable",
+    "index_targets",
     "migration_indexes",
     "pg_stat_statements_queries",
     "suggest_indexes",
@@ -335,11 +336,45 @@ def migration_indexes(sql_text: str) -> list[ExistingIndex]:
     return found
 
 
+_TARGET_BLOCK = re.compile(r"^-- index: (?P<index>\S+)\s*\n-- query: (?P<query>\S+)", re.MULTILINE)
+
+
+def index_targets(text: str) -> dict[str, tuple[str, ...]]:
+    """Query name -> the indexes built for it, from the verification file's `-- index:` /
+    `-- query:` block headers (sql/verify/index_targets.sql)."""
+    targets: dict[str, tuple[str, ...]] = {}
+    for match in _TARGET_BLOCK.finditer(text):
+        targets[match["query"]] = (*targets.get(match["query"], ()), match["index"])
+    return targets
+
+
+def _covering(
+    suggestion: IndexSuggestion, existing: Sequence[ExistingIndex], targets: Mapping[str, Sequence[str]]
+) -> ExistingIndex | None:
+    """The index built for one of the suggestion's queries on the same leading column, else any
+    existing index with the same access path."""
+    by_name = {index.name: index for index in existing}
+    leading = suggestion.columns[0].split()[0]
+    for query in suggestion.queries:
+        for name in targets.get(query, ()):
+            index = by_name.get(name)
+            if (
+                index
+                and (index.table, index.method) == (suggestion.table, suggestion.method)
+                and index.columns[:1] == (leading,)
+            ):
+                return index
+    return next((index for index in existing if index.covers(suggestion)), None)
+
+
 def suggest_indexes(
-    queries: Iterable[NamedQuery], existing: Sequence[ExistingIndex] = ()
+    queries: Iterable[NamedQuery],
+    existing: Sequence[ExistingIndex] = (),
+    targets: Mapping[str, Sequence[str]] | None = None,
 ) -> list[IndexSuggestion]:
     """Merged suggestions for `queries`, each listing every query it serves; a suggestion an
-    `existing` index already serves is marked `covered_by` that index."""
+    `existing` index already serves (by the verification file's `targets`, or by its shape) is
+    marked `covered_by` that index."""
     merged: dict[IndexSuggestion, IndexSuggestion] = {}
     for query in queries:
         for suggestion in suggestions_for_sql(query.sql, query.name):
@@ -350,7 +385,7 @@ def suggest_indexes(
                 merged[suggestion] = replace(known, queries=(*known.queries, query.name))
     result = []
     for suggestion in merged.values():
-        cover = next((index for index in existing if index.covers(suggestion)), None)
+        cover = _covering(suggestion, existing, targets or {})
         result.append(replace(suggestion, covered_by=cover.name) if cover else suggestion)
     return sorted(result, key=lambda item: (item.table, item.name))
 

@@ -370,7 +370,12 @@ def render_report(
     Without a prepared `analysis`, the run is analysed here with the reference app's queries and
     the migration's indexes for the index suggestions.
     """
-    from loadtests.analysis import analyze, project_migration_indexes, reference_app_query_source
+    from loadtests.analysis import (
+        analyze,
+        project_index_targets,
+        project_migration_indexes,
+        reference_app_query_source,
+    )
     from loadtests.analysis_model import default_thresholds, limits_of
 
     thresholds = tuple(thresholds) if thresholds is not None else default_thresholds()
@@ -381,6 +386,7 @@ def render_report(
             reference_app_query_source(),
             existing_indexes=project_migration_indexes(),
             baseline=baseline,
+            index_targets_by_query=project_index_targets(),
         )
     evaluation = analysis.evaluation
     verdict = analysis.verdict

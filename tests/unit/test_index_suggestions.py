@@ -9,6 +9,7 @@ import pytest
 from loadtests.index_suggestions import (
     ExistingIndex,
     NamedQuery,
+    index_targets,
     migration_indexes,
     suggest_indexes,
     suggestions_for_sql,
@@ -16,6 +17,7 @@ from loadtests.index_suggestions import (
 from reference_app.queries import ALL_QUERIES
 
 MIGRATION = Path(__file__).parents[2] / "sql" / "migrations" / "add-performance-indexes.sql"
+TARGETS = Path(__file__).parents[2] / "sql" / "verify" / "index_targets.sql"
 
 
 def sqls(sql: str) -> list[str]:
@@ -117,3 +119,33 @@ def test_the_migration_covers_the_reference_apps_list_queries():
         "idx_insight_issues_file_path",
         "idx_autopilot_runs_project_status",
     } <= covered
+
+
+def test_index_targets_parse_the_verification_file_headers():
+    text = "-- index: idx_a\n-- query: Q_ONE\nSELECT 1;\n\n-- index: idx_b\n-- query: Q_ONE\nSELECT 2;\n"
+    assert index_targets(text) == {"Q_ONE": ("idx_a", "idx_b")}
+
+
+def test_target_index_covers_its_query_even_with_another_shape():
+    existing = [ExistingIndex("idx_sessions_token", "sessions", "btree", ("token_hash",))]
+    query = NamedQuery("BY_TOKEN", "SELECT * FROM sessions WHERE token_hash = $1 AND expires_at > now()")
+    (by_shape,) = suggest_indexes([query], existing)
+    assert by_shape.covered_by is None  # (token_hash, expires_at) is not the index's shape
+    (by_target,) = suggest_indexes([query], existing, {"BY_TOKEN": ["idx_sessions_token"]})
+    assert by_target.covered_by == "idx_sessions_token"
+
+
+def test_derived_suggestions_agree_with_the_verification_files_query_to_index_map():
+    targets = index_targets(TARGETS.read_text())
+    existing = migration_indexes(MIGRATION.read_text())
+    assert len(targets) >= 25
+    for query, indexes in targets.items():
+        covered = {
+            s.covered_by for s in suggest_indexes([NamedQuery(query, ALL_QUERIES[query])], existing, targets)
+        }
+        assert set(indexes) <= covered, query
+        # the suggestions derived from the SQL alone name the same indexes, but for one
+        # equality-plus-range lookup whose index leaves the range to a filter
+        by_shape = {s.covered_by for s in suggest_indexes([NamedQuery(query, ALL_QUERIES[query])], existing)}
+        if query != "AUTH_SESSION_BY_TOKEN":
+            assert set(indexes) <= by_shape, query
