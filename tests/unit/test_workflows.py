@@ -18,8 +18,10 @@ FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 
 def _actionlint() -> str:
-    gopath_binary = Path(os.environ.get("GOPATH", Path.home() / "go")) / "bin" / "actionlint"
-    found = shutil.which("actionlint") or (str(gopath_binary) if gopath_binary.exists() else None)
+    """scripts/setup.sh builds actionlint into .cache/bin; a developer's `go install` puts it in GOPATH."""
+    candidates = [WORKFLOWS.parents[1] / ".cache" / "bin" / "actionlint"]
+    candidates.append(Path(os.environ.get("GOPATH", Path.home() / "go")) / "bin" / "actionlint")
+    found = shutil.which("actionlint") or next((str(p) for p in candidates if p.exists()), None)
     if found is None:
         pytest.fail(
             "actionlint is not installed: go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
