@@ -93,3 +93,20 @@ def test_comparison_with_baseline():
     baseline["profile"]["max_users"] = 1200
     assert not comparable(current, baseline)
     assert "another profile" in render_report(current, baseline=baseline)
+
+
+def test_a_run_that_never_measured_anything_still_gets_a_report():
+    results = {
+        "schema_version": "1.0",
+        "run_id": "r-empty",
+        "metrics": {},
+        "endpoints": {},
+        "timeline": [],
+        "status": "failed",
+        "abort_reason": "the fleet did not start",
+        "errors": [],
+    }
+    html = render_report(results)
+    assert '<span class="badge no-data" id="verdict">NO-DATA</span>' in html
+    assert "Aborted: the fleet did not start" in html
+    assert html.count(">no data</text>") == 5  # every chart says so instead of drawing a line
