@@ -230,6 +230,7 @@ _ROWS: tuple[tuple[str, str, str, str, str], ...] = (
     ("Errors", "Failed requests", "http_req_failed", "passes", ""),
     ("Errors", "Checks passed", "checks", "rate", "%"),
     ("Database", "Query P50", "db_query_duration", "p50", "ms"),
+    ("Database", "Query P90", "db_query_duration", "p90", "ms"),
     ("Database", "Query P95", "db_query_duration", "p95", "ms"),
     ("Database", "Query P99", "db_query_duration", "p99", "ms"),
     ("Database", "Query Max", "db_query_duration", "max", "ms"),
