@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -658,8 +659,14 @@ def test_logs_are_json_lines_carrying_the_trace_id(
         "/api/projects", headers={**session["headers"], "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
     )
     assert response.headers["X-Trace-Id"] == trace
-    lines = [json.loads(line) for line in app.log_path.read_text().splitlines()]  # every line is JSON
-    entry = next(e for e in lines if e.get("trace_id") == trace)
+    # the access line is written once the response has gone out: read until it shows up
+    for _ in range(100):
+        lines = [json.loads(line) for line in app.log_path.read_text().splitlines()]  # every line is JSON
+        entry = next((e for e in lines if e.get("trace_id") == trace), None)
+        if entry is not None:
+            break
+        time.sleep(0.05)
+    assert entry is not None, "no access log line with the trace id"
     assert entry["route"] == "/api/projects" and entry["status"] == 200
     assert entry["db_query"] == "PROJECTS_BY_ORG" and entry["level"] == "info"
 
