@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.metrics_servers",
     "tests.fixtures.engine",
+    "tests.fixtures.report_browser",
 ]

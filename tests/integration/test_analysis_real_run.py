@@ -20,7 +20,7 @@ from loadtests.config import USER_GROUPS, RunConfig, TestUser
 from loadtests.runner import run_local
 from loadtests.shape import Stage
 from services.reference_app import ReferenceApp
-from tests.fixtures.report_browser import open_report, report_browser  # noqa: F401 (fixture)
+from tests.fixtures.report_browser import open_report
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_generous_thresholds_find_nothing(real_results):
 
 
 @pytest.mark.browser
-def test_cli_and_html_report_of_a_real_run(real_results, tmp_path, report_browser):  # noqa: F811 (fixture imported above)
+def test_cli_and_html_report_of_a_real_run(real_results, tmp_path, report_browser):
     path, _ = real_results
     out = tmp_path / "analysis.json"
     assert main(["analyze", str(path), "--output-dir", str(tmp_path / "txt"), "--json", str(out)]) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.__main__ import main
-from tests.fixtures.report_browser import open_report, report_browser  # noqa: F401 (fixture)
+from tests.fixtures.report_browser import open_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -20,7 +20,7 @@ def render(tmp_path: Path, fixture: str, *extra: str) -> Path:
     return output
 
 
-def test_failing_run_with_baseline_renders_every_section(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
+def test_failing_run_with_baseline_renders_every_section(report_browser, tmp_path):
     report = render(tmp_path, "fail_slow_database", "--baseline", str(FIXTURES / "pass.json"))
     page, problems, requests = open_report(report_browser, report)
     try:
@@ -60,7 +60,7 @@ def test_failing_run_with_baseline_renders_every_section(report_browser, tmp_pat
         page.close()
 
 
-def test_endpoint_table_sorts_when_a_header_is_clicked(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
+def test_endpoint_table_sorts_when_a_header_is_clicked(report_browser, tmp_path):
     page, problems, _ = open_report(report_browser, render(tmp_path, "pass"))
     try:
         first_cell = page.locator("#endpoints tbody tr:first-child td:first-child")
@@ -74,7 +74,7 @@ def test_endpoint_table_sorts_when_a_header_is_clicked(report_browser, tmp_path)
         page.close()
 
 
-def test_passing_run_without_baseline(report_browser, tmp_path):  # noqa: F811 (fixture imported above)
+def test_passing_run_without_baseline(report_browser, tmp_path):
     page, problems, requests = open_report(report_browser, render(tmp_path, "pass"))
     try:
         assert page.locator("#verdict").inner_text() == "PASS"
