@@ -20,6 +20,7 @@ import pulumi
 
 from components.providers.index_migration import IndexMigration, IndexMigrationArgs
 from components.providers.index_targets import MIGRATION_FILE
+from components.providers.migration_plan import MigrationError, parse_migration
 from components.providers.postgres_extension import PostgresExtension, PostgresExtensionArgs
 from components.providers.postgres_readonly_role import ReadonlyRole, ReadonlyRoleArgs
 
@@ -78,7 +79,7 @@ class DatabaseTuning(pulumi.ComponentResource):
     ) -> None:
         super().__init__("odavl:perf:DatabaseTuning", name, None, opts)
         if args.management not in MANAGEMENT_MODES:
-            raise ValueError(
+            raise pulumi.RunError(
                 f"DatabaseTuningArgs.management is {args.management!r}; "
                 f"expected one of {', '.join(MANAGEMENT_MODES)}"
             )
@@ -97,6 +98,10 @@ class DatabaseTuning(pulumi.ComponentResource):
         migration_sql = args.migration_sql
         if migration_sql is None:
             migration_sql = Path(MIGRATION_FILE).read_text(encoding="utf-8")
+        try:  # fail the preview, not the update, on an unsafe or malformed migration
+            parse_migration(migration_sql, args.schema)
+        except MigrationError as exc:
+            raise pulumi.RunError(f"index migration: {exc}") from exc
         migration = IndexMigration(
             f"{name}-index-migration",
             IndexMigrationArgs(

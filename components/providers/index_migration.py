@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
 from components.providers.index_migration_runner import (
     STATUS_ALREADY_VALID,
@@ -35,7 +35,7 @@ from components.providers.index_migration_runner import (
     apply_migration,
     drop_indexes,
 )
-from components.providers.migration_plan import Migration, parse_migration
+from components.providers.migration_plan import Migration, MigrationError, parse_migration
 from components.providers.pg_connection import (
     PasswordFromConfig,
     connection_target,
@@ -84,6 +84,17 @@ class IndexMigrationProvider(PasswordFromConfig):
             "server_version_num": report.server_version_num,
         }
         return migration, outs
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Reject an unsafe or malformed migration before anything touches the database."""
+        failures = []
+        sql = news.get("migration_sql")
+        if isinstance(sql, str) and not is_unknown(sql):
+            try:
+                parse_migration(sql, news.get("schema") or "public")
+            except MigrationError as exc:
+                failures.append(CheckFailure("migration_sql", str(exc)))
+        return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         _migration, outs = self._apply(props)

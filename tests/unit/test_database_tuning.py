@@ -109,8 +109,20 @@ def test_outputs_expose_statuses_count_and_role_name():
 
 
 def test_an_unknown_management_mode_is_a_clear_error():
-    with pytest.raises(Exception, match="management is 'terraform'; expected one of sql, provider"):
+    with pytest.raises(pulumi.RunError, match="management is 'terraform'; expected one of sql, provider"):
         build("terraform")
+
+
+def test_an_unsafe_migration_fails_the_program_with_the_reason():
+    def make() -> DatabaseTuning:
+        args = tuning_args()
+        args.migration_sql = "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);"
+        return DatabaseTuning("db", args)
+
+    with pytest.raises(
+        pulumi.RunError, match="index migration: i: set statement_timeout before the first index"
+    ):
+        capture(make, stack="local")
 
 
 def test_build_dsn_quotes_values():

@@ -106,3 +106,14 @@ def test_an_index_found_missing_or_invalid_by_refresh_is_a_change():
         assert diff.replaces == []
     healthy = {**olds(), "index_statuses": {"idx_users_email": "already_valid", "idx_users_org": "rebuilt"}}
     assert IndexMigrationProvider().diff("id", healthy, {"dsn": DSN, "migration_sql": SQL}).changes is False
+
+
+def test_check_rejects_an_unsafe_migration_before_any_connection():
+    provider = IndexMigrationProvider()
+    unsafe = "SET lock_timeout = '5s';\nSET statement_timeout = '1min';\nCREATE INDEX idx_x ON users (email);"
+    result = provider.check({}, {"dsn": DSN, "migration_sql": unsafe})
+    assert [(f.property, f.reason) for f in result.failures] == [
+        ("migration_sql", "idx_x: CREATE INDEX must be CONCURRENTLY")
+    ]
+    assert provider.check({}, {"dsn": DSN, "migration_sql": SQL}).failures == []
+    assert provider.check({}, {"dsn": DSN, "migration_sql": UNKNOWN}).failures == []
