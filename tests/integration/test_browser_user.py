@@ -97,7 +97,7 @@ class WorkerScraper:
 
 
 def run_browser_users(
-    app: ReferenceApp, page: str, tmp_path: Path, scraper: WorkerScraper | None = None
+    app: ReferenceApp, page: str, tmp_path: Path, scraper: WorkerScraper | None = None, hold_s: float = 12
 ) -> dict:
     locustfile = tmp_path / "browser_locustfile.py"
     locustfile.write_text(LOCUSTFILE.format(page=page), encoding="utf-8")
@@ -106,7 +106,7 @@ def run_browser_users(
         prometheus = PrometheusExport(enabled=True, master_port=free_port(), worker_ports=(scraper.port,))
     config = RunConfig(
         target=app.base_url,
-        stages=(Stage(1, 1), Stage(12, 1), Stage(1, 0)),
+        stages=(Stage(1, 1), Stage(hold_s, 1), Stage(1, 0)),
         workers=1,
         locustfile=str(locustfile),
         results_path=str(tmp_path / "results.json"),
@@ -164,7 +164,10 @@ def test_the_normal_dashboard_passes_the_web_vital_thresholds(reference_app, tmp
 
 
 def test_the_slow_dashboard_breaks_lcp_and_the_gate_fails(reference_app, tmp_path):
-    doc = run_browser_users(reference_app, f"/dashboard?variant=slow&delay_ms={SLOW_DELAY_MS}", tmp_path)
+    # Long enough for more than one slow visit after the browser has started.
+    doc = run_browser_users(
+        reference_app, f"/dashboard?variant=slow&delay_ms={SLOW_DELAY_MS}", tmp_path, hold_s=20
+    )
     assert doc["status"] == "completed", doc["abort_reason"]
     lcp = doc["metrics"]["web_vitals_lcp"]
     assert lcp["count"] >= 1

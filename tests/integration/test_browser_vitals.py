@@ -53,7 +53,7 @@ document.getElementById("refresh").addEventListener("click", () => {{
 </script></body></html>"""
 
 
-TIMER_DELAY_MS = 2500
+TIMER_DELAY_MS = 4000
 
 # Inserts its hero TIMER_DELAY_MS after load with no network traffic in between, like the
 # reference app's slow dashboard: only waiting for the hero tells when the page has rendered.
