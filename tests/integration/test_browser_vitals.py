@@ -70,6 +70,23 @@ setTimeout(() => {{
 </script></body></html>"""
 
 
+def shifting_page(*shift_times_ms: int) -> str:
+    """A page that pushes its text down by 100 px at each of the given times (ms after load).
+
+    Each shift moves the same block by the same distance inside a large viewport, so every shift
+    has the same layout-shift value; the last inserted block is #shift-N.
+    """
+    inserts = "".join(
+        f"setTimeout(() => {{ const b = document.createElement('div'); b.id = 'shift-{i}';"
+        f" b.style.height = '100px'; document.getElementById('top').appendChild(b); }}, {t});"
+        for i, t in enumerate(shift_times_ms, start=1)
+    )
+    return f"""<!doctype html><html><head><title>shifts</title></head><body style="margin:0">
+<div id="top"></div><p style="height:200px;margin:0">Text that is pushed down by the blocks.</p>
+<button id="refresh">Refresh</button>
+<script>window.addEventListener("load", () => {{ {inserts} }});</script></body></html>"""
+
+
 class PageServer:
     """A loopback HTTP server with fixed pages; counts the requests per path."""
 
@@ -127,7 +144,15 @@ def outside_server() -> Iterator[PageServer]:
 def page_server(outside_server: PageServer) -> Iterator[PageServer]:
     guarded = f"""<!doctype html><html><body><h1>Guarded</h1>
     <img src="{outside_server.url("/pixel")}" alt="outside"><button>Go</button></body></html>"""
-    pages = {"/steady": STEADY_PAGE, "/late": LATE_PAGE, "/timer": TIMER_PAGE, "/guarded": guarded}
+    pages = {
+        "/steady": STEADY_PAGE,
+        "/late": LATE_PAGE,
+        "/timer": TIMER_PAGE,
+        "/guarded": guarded,
+        "/one-shift": shifting_page(300),
+        "/shifts-in-one-window": shifting_page(300, 600),
+        "/shifts-in-two-windows": shifting_page(300, 1800),
+    }
     with PageServer("127.0.0.1", pages) as server:
         yield server
 
@@ -174,6 +199,20 @@ def test_the_user_waits_for_the_main_content_before_interacting(browser, page_se
     assert hasty.error is None, hasty.error
     assert hasty.vitals.lcp_ms < TIMER_DELAY_MS
     assert hasty.vitals.lcp_element != "p#hero"
+
+
+def test_cls_is_the_largest_session_window_of_shifts(browser, page_server):
+    def cls(path: str, last_block: str) -> float:
+        outcome = browser.visit(page_server.url(path), "#refresh", timeout_s=30, ready_selector=last_block)
+        assert outcome.error is None, outcome.error
+        return outcome.vitals.cls
+
+    single = cls("/one-shift", "#shift-1")
+    assert single > 0
+    # Shifts 300 ms apart share a session window: their values add up.
+    assert cls("/shifts-in-one-window", "#shift-2") == pytest.approx(2 * single, rel=0.05)
+    # 1.5 s apart they open a new window (the gap limit is 1 s): CLS is the largest window.
+    assert cls("/shifts-in-two-windows", "#shift-2") == pytest.approx(single, rel=0.05)
 
 
 def test_a_missing_page_or_interaction_target_is_a_failed_visit(browser, page_server):
