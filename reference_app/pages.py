@@ -1,10 +1,13 @@
-"""The HTML dashboard page (GET /dashboard), with a deliberately slow variant.
+"""The HTML dashboard page (GET /dashboard), with deliberately slow and unstable variants.
 
 `/dashboard` renders the hero image (the Largest Contentful Paint element) in the initial
-HTML. `/dashboard?variant=slow&delay_ms=N` leaves a placeholder and lets the script insert
-the hero image and a banner above the content after N ms (default from configuration), so
-LCP moves later by about N ms and the banner causes a layout shift (CLS): a page for
-checking that web-vitals measurement and thresholds catch a regression.
+HTML. The variants exist to check that web-vitals measurement and thresholds catch a
+regression (N = `delay_ms`, default STUDIOHUB_SLOW_DASHBOARD_DELAY_MS):
+
+- `?variant=slow&delay_ms=N`: the script inserts the hero after N ms into space reserved for
+  it: LCP moves later by about N ms while CLS stays near 0.
+- `?variant=unstable&delay_ms=N`: the same late hero without reserved space, plus a tall
+  banner inserted above the content: LCP moves later and CLS lands well above 0.1.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ def _asset_url(path: str) -> str:
 
 
 def render_dashboard(variant: str, delay_ms: int) -> str:
+    slot_class = "hero-slot" if variant == "slow" else "hero-slot-unreserved"
     hero = (
-        '<div id="hero-slot" class="hero-slot"></div>'
-        if variant == "slow"
+        f'<div id="hero-slot" class="{slot_class}"></div>'
+        if variant in ("slow", "unstable")
         else f'<img class="hero" src="{_asset_url("img/hero.png")}" width="960" height="360" '
         'alt="Studio Hub overview" elementtiming="hero" fetchpriority="high">'
     )
@@ -84,7 +88,10 @@ def render_dashboard(variant: str, delay_ms: int) -> str:
 async def dashboard(request: Request) -> Response:
     params = parse_query(
         request.query_params.multi_items(),
-        {"variant": enum_param(("standard", "slow"), "standard"), "delay_ms": int_param(0, 10000)},
+        {
+            "variant": enum_param(("standard", "slow", "unstable"), "standard"),
+            "delay_ms": int_param(0, 10000),
+        },
     )
     delay_ms = params["delay_ms"]
     if delay_ms is None:

@@ -78,7 +78,8 @@ main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 .card { background: var(--card); border-radius: 10px; padding: 16px; min-height: 96px; }
 .card h2 { font-size: 14px; margin: 0 0 8px; color: #94a3b8; font-weight: 500; }
 .card .value { font-size: 28px; font-weight: 700; }
-.banner { background: var(--accent); color: #111; padding: 16px 24px; font-weight: 600; }
+.banner { background: var(--accent); color: #111; padding: 16px 24px; font-weight: 600; height: 160px; }
+.hero-slot-unreserved { width: 100%; height: 0; }
 table { width: 100%; border-collapse: collapse; }
 td, th { text-align: left; padding: 8px; border-bottom: 1px solid #334155; font-size: 14px; }
 canvas { width: 100%; height: 200px; background: var(--card); border-radius: 10px; }
@@ -111,13 +112,17 @@ _APP_JS = """
       });
     }).catch(function () {});
   }
-  function insertSlowHero(delayMs) {
+  // slow: the hero (the LCP element) arrives late into space reserved for it.
+  // unstable: it arrives late without reserved space and a banner pushes the page down (CLS).
+  function insertLateHero(delayMs, unstable) {
     setTimeout(function () {
       var slot = document.getElementById('hero-slot');
-      var banner = document.createElement('div');
-      banner.className = 'banner';
-      banner.textContent = 'Scheduled maintenance: Sunday 02:00-03:00 UTC';
-      document.body.insertBefore(banner, document.body.firstChild);
+      if (unstable) {
+        var banner = document.createElement('div');
+        banner.className = 'banner';
+        banner.textContent = 'Scheduled maintenance: Sunday 02:00-03:00 UTC';
+        document.body.insertBefore(banner, document.body.firstChild);
+      }
       var img = new Image(960, 360);
       img.className = 'hero'; img.alt = 'Studio Hub overview'; img.src = '/static/img/hero.png?late=1';
       img.setAttribute('elementtiming', 'hero');
@@ -128,8 +133,9 @@ _APP_JS = """
     var canvas = document.getElementById('trend');
     if (canvas) { drawChart(canvas, JSON.parse(canvas.getAttribute('data-points'))); }
     var body = document.body;
-    if (body.getAttribute('data-variant') === 'slow') {
-      insertSlowHero(parseInt(body.getAttribute('data-delay-ms'), 10) || 0);
+    var variant = body.getAttribute('data-variant');
+    if (variant === 'slow' || variant === 'unstable') {
+      insertLateHero(parseInt(body.getAttribute('data-delay-ms'), 10) || 0, variant === 'unstable');
     }
     loadOverview();
   });

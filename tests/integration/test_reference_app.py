@@ -633,6 +633,8 @@ def test_dashboard_page_and_its_slow_variant(client: httpx.Client) -> None:
     slow = client.get("/dashboard", params={"variant": "slow", "delay_ms": "2500"})
     assert slow.status_code == 200
     assert '<img class="hero"' not in slow.text and 'data-delay-ms="2500"' in slow.text
+    unstable = client.get("/dashboard", params={"variant": "unstable"})
+    assert unstable.status_code == 200 and 'class="hero-slot-unreserved"' in unstable.text
     assert client.get("/dashboard", params={"variant": "fast"}).status_code == 400
     assert client.get("/dashboard", params={"delay_ms": "99999"}).status_code == 400
 
