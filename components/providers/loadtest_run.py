@@ -234,7 +234,6 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
         allow_production=bool(props.get("allow_production")),
         live_check=live_check,
         log_dir=str(results_path.parent.parent / "logs" / props["run_id"]),
-        stop_timeout_s=10,  # whole seconds: Locust's --stop-timeout accepts no fraction ("10.0")
         **{key: value for key, value in optional.items() if value is not None},
     )
 
