@@ -53,6 +53,7 @@ __all__ = [
     "run_outputs",
     "run_summary",
     "run_triggers",
+    "slow_statements",
 ]
 
 log = logging.getLogger(__name__)
@@ -254,14 +255,59 @@ def _run_fleet(config: Any, fleet: Mapping[str, Any]) -> dict[str, Any]:
     return runner.run_local(config)
 
 
+def slow_statements(dsn: str | None, min_mean_ms: float) -> list[Any]:
+    """The database's slow statements (pg_stat_statements) for the report's index suggestions.
+
+    Empty without a DSN or when the view is unavailable; a failure is logged by its type only,
+    so the DSN and its password never reach a log.
+    """
+    if not dsn:
+        return []
+    try:
+        from loadtests.index_suggestions import pg_stat_statements_queries
+
+        return list(pg_stat_statements_queries(dsn, min_mean_ms))
+    except Exception as exc:  # the report goes on with the reference app's own queries
+        log.warning("slow statements unavailable for the report (%s)", type(exc).__name__)
+        return []
+
+
+def _db_p95_bound(thresholds: Sequence[Any]) -> float:
+    """The database P95 bound of the gate (ms): statements slower on average are suggestions."""
+    for t in thresholds:
+        absolute = not t.bound.relative_to_baseline
+        if t.metric == "db_query_duration" and t.aggregate == "p(95)" and t.tag is None and absolute:
+            return float(t.bound.amount)
+    return 100.0  # the specification's database P95 bound
+
+
 def _write_html_report(
-    path: Path, judged: Mapping[str, Any], thresholds: Sequence[Any], baseline: Any
+    path: Path, judged: Mapping[str, Any], thresholds: Sequence[Any], baseline: Any, dsn: str | None
 ) -> str | None:
     """The self-contained HTML report; a report problem never loses the verdict (logged, None)."""
     try:
         from loadtests.report_html import render_report
 
-        html = render_report(judged, thresholds, baseline)
+        analysis = None
+        statements = slow_statements(dsn, _db_p95_bound(thresholds))
+        if statements:
+            from loadtests.analysis import (
+                analyze,
+                project_index_targets,
+                project_migration_indexes,
+                reference_app_query_source,
+            )
+
+            analysis = analyze(
+                judged,
+                thresholds,
+                reference_app_query_source(),
+                statements,
+                project_migration_indexes(),
+                baseline=baseline,
+                index_targets_by_query=project_index_targets(),
+            )
+        html = render_report(judged, thresholds, baseline, analysis)
     except Exception:  # the report is a by-product: the verdict and results are already stored
         log.exception("HTML report for %s could not be rendered", judged.get("run_id"))
         return None
@@ -367,7 +413,9 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
             locations["archive_uri"] = remote.save(judged)
         except Exception:  # the local copy is kept; the next run falls back to it as baseline
             log.exception("storing run %s in the S3 archive failed", props["run_id"])
-    report = _write_html_report(results_path.with_suffix(".html"), judged, thresholds, baseline_doc)
+    report = _write_html_report(
+        results_path.with_suffix(".html"), judged, thresholds, baseline_doc, props.get("dsn") or None
+    )
     locations["report_path"] = report or locations["results_path"]
     files = [Path(locations["results_path"])] + ([Path(report)] if report else [])
     upload = _upload(props, files, results_path.parent)

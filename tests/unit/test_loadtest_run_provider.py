@@ -145,3 +145,14 @@ def test_provider_pickles_without_clients() -> None:
     """The engine ships the provider with dill: it must hold no client or connection."""
     restored = dill.loads(dill.dumps(provider.LoadTestRunProvider()))
     assert isinstance(restored, provider.LoadTestRunProvider)
+
+
+def test_slow_statements_without_a_database_are_empty_and_never_log_the_dsn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert provider.slow_statements(None, 100.0) == []
+    dsn = "postgresql://app:pw-never-logged@127.0.0.1:1/app?connect_timeout=2"
+    with caplog.at_level("WARNING"):
+        assert provider.slow_statements(dsn, 100.0) == []
+    assert "slow statements unavailable" in caplog.text
+    assert "pw-never-logged" not in caplog.text
