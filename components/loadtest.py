@@ -7,8 +7,8 @@ preview` shows the run as `replace` naming those inputs). Outputs: the verdict
 each threshold's value and state, a summary of the run, the baseline run id and the report
 locations (local path; S3 URIs when configured).
 
-Test users and the database DSN go in as secret inputs; they reach the runner only and never
-the outputs.
+Test users and the database DSN go in as secret inputs; the test users reach the runner's
+environment, the DSN the report's slow-statement query, and neither ever an output or a log.
 
 Enforcing the gate (`slo.enforce`): `enforce_slo_gate(run)`, called once from `__main__.py`
 after the exports, registers a final step with `pulumi.run`. The Python SDK runs that step
@@ -17,7 +17,9 @@ until the engine has acknowledged them before it reports the step's error. So a 
 verdict ends `pulumi up` with a non-zero exit code and a one-line message (a `pulumi.RunError`,
 no traceback), while `pulumi stack output` shows this run's verdict, thresholds and report
 path, and the report files are already written. In a preview the verdict is unknown and the
-step does nothing.
+step does nothing. (Checked with the engine against the alternative, a dynamic "gate" resource
+whose create raises: its error carries the provider's traceback, and once created it passes
+the next `pulumi up` although the verdict still fails.)
 """
 
 from __future__ import annotations
