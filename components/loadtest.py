@@ -18,8 +18,8 @@ verdict ends `pulumi up` with a non-zero exit code and a one-line message (a `pu
 no traceback), while `pulumi stack output` shows this run's verdict, thresholds and report
 path, and the report files are already written. In a preview the verdict is unknown and the
 step does nothing. (Checked with the engine against the alternative, a dynamic "gate" resource
-whose create raises: its error carries the provider's traceback, and once created it passes
-the next `pulumi up` although the verdict still fails.)
+whose create raises: its error carries the provider's traceback, and once a passing run has
+created it, a later failing verdict reaches it as an update, which passed silently.)
 """
 
 from __future__ import annotations
