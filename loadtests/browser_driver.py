@@ -4,7 +4,8 @@ Why a separate process: Playwright's sync API runs its own greenlet dispatcher a
 inside Locust's gevent-patched workers; this process imports neither gevent nor Locust and talks
 to its Locust user (loadtests/browser_user.py) over stdin/stdout, one JSON object per line:
 
-    -> {"op": "visit", "url": "...", "interaction_selector": "...", "timeout_s": 30}
+    -> {"op": "visit", "url": "...", "interaction_selector": "button", "timeout_s": 30,
+        "quiet_ms": 1000, "ready_selector": "img.hero"}
     <- {"ok": true, "url": "...", "status": 200, "elapsed_ms": 812.4, "settled": true,
         "headers": {"x-db-query-duration": "3.1"}, "vitals": {...}}
     <- {"ok": false, "url": "...", "error": "..."}              a failed visit; the process lives on
@@ -71,8 +72,8 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-dev-shm-usage",
 )
-# Requests to hosts that are not allowed go to this proxy, where nothing listens (port 9 is the
-# discard service, closed on loopback): they fail inside the browser and leave the machine never.
+# Requests to hosts that are not allowed go to this proxy on loopback (port 9, the discard
+# service, which nothing serves here): they fail inside the browser and never leave the machine.
 BLOCKING_PROXY = "http://127.0.0.1:9"
 DEFAULT_INTERACTION_SELECTOR = "button"
 # Response headers of the page's document handed back with the visit (lower-case, as HTTP/2 and
