@@ -28,8 +28,8 @@ __all__ = ["Database", "Session"]
 
 Params = dict[str, Any] | None
 
-# How long one wait for a pooled connection lasts before the database state is looked at again.
-_WAIT_SLICE_S = 0.1
+# The first wait for a pooled connection, after which the database state is looked at.
+_FIRST_WAIT_S = 0.2
 
 _NAME_BY_SQL = {sql: name for name, sql in ALL_QUERIES.items()}
 
@@ -150,25 +150,30 @@ class Database:
         finally:
             await self.pool.putconn(conn)
 
+    def _wait_limit(self) -> float:
+        return self._config.outage_timeout_s if self._database_down else self._config.pool_timeout_s
+
     async def _acquire(self, started: float) -> psycopg.AsyncConnection:
-        """A connection from the pool, waiting in short slices.
+        """A connection from the pool, or ServiceUnavailable.
 
         Under load a request may queue for up to `pool_timeout_s`. While the database is down
-        it gives up after `outage_timeout_s` (under one second) instead: the database counts as
-        down once the pool's connection attempts fail during the wait, or a statement failed
-        with a connection error and no request has succeeded since.
+        it gives up after `outage_timeout_s` (under one second) instead. The database counts
+        as down when the pool's connection attempts fail during a short first wait, or when a
+        statement failed with a connection error and no request has succeeded since. Only
+        two waits, so a queued request keeps its place in the pool's queue.
         """
         errors_before = self.pool.get_stats().get("connections_errors", 0)
-        while True:
-            waited = time.perf_counter() - started
-            limit = self._config.outage_timeout_s if self._database_down else self._config.pool_timeout_s
-            if waited >= limit:
-                break
+        try:
+            return await self.pool.getconn(timeout=min(_FIRST_WAIT_S, self._wait_limit()))
+        except PoolTimeout:
+            if self.pool.get_stats().get("connections_errors", 0) > errors_before:
+                self._database_down = True
+        remaining = self._wait_limit() - (time.perf_counter() - started)
+        if remaining > 0:
             try:
-                return await self.pool.getconn(timeout=min(_WAIT_SLICE_S, limit - waited))
+                return await self.pool.getconn(timeout=remaining)
             except PoolTimeout:
-                if self.pool.get_stats().get("connections_errors", 0) > errors_before:
-                    self._database_down = True
+                pass
         self._observe.db_error("DatabaseDown" if self._database_down else "PoolTimeout")
         if self._database_down:
             raise ServiceUnavailable("the database is unavailable; retry shortly")
