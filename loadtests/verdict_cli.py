@@ -237,17 +237,9 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     parser.add_argument("results", type=Path, help="results JSON written by a run")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--threshold",
-        action="append",
-        metavar="LINE",
-        help="a threshold line (repeatable), e.g. 'checks: rate>0.95'",
-    )
-    source.add_argument("--thresholds-file", type=Path, metavar="FILE", help="one threshold line per metric")
-    source.add_argument(
-        "--stack-file", type=Path, metavar="FILE", help=f"a Pulumi.<stack>.yaml with {STACK_THRESHOLDS_KEY}"
-    )
+    from loadtests.analysis import add_threshold_options  # the same options as `analyze` and `report`
+
+    add_threshold_options(parser)
     parser.add_argument(
         "--baseline",
         default="previous",
