@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--breakdown", action="store_true", help="also run the suite without exporters")
     args = parser.parse_args()
     if shutil.which("nginx") is None or shutil.which("wrk") is None:
         sys.exit("needs the Debian packages nginx-light and wrk")
@@ -161,6 +162,10 @@ def main() -> None:
             results_path=str(work / "results.json"),
         )
         (work / "suite.json").write_text(suite.to_json())
+        plain = SuiteConfig(
+            target=server.url, stages=suite.stages, results_path=str(work / "results-plain.json")
+        )
+        (work / "suite-plain.json").write_text(plain.to_json())
         base_env = {
             **os.environ,
             "PYTHONPATH": str(REPO_ROOT),
@@ -179,6 +184,12 @@ def main() -> None:
             ),
             "wrk": (["wrk", "-t1", f"-c{args.users}", "-d600s", f"{server.url}/fast"], base_env),
         }
+        if args.breakdown:
+            # The suite's listeners and checks without the exporters: where the cost sits.
+            clients["suite-no-exporters"] = (
+                [*locust, "-f", "bench/locust_probe.py"],
+                {**base_env, "ODAVL_LOADTEST_CONFIG": str(work / "suite-plain.json")},
+            )
         results: dict[str, list[dict]] = {name: [] for name in clients}
         for _ in range(args.rounds):
             for name, (cmd, env) in clients.items():
@@ -196,10 +207,15 @@ def main() -> None:
         summary["hook_overhead"] = round(overhead, 4)
         summary["goal_met"] = overhead <= 0.10
         summary["points_written_to_influxdb"] = influx.scalar("SELECT count(duration_ms) FROM http_reqs")
-        print(f"{'client':8} {'RPS/core':>10} {'RPS':>8} {'cores':>6}  rounds (RPS/core)")
+        for name in clients:
+            summary[name]["overhead_vs_bare"] = round(
+                1 - summary[name]["rps_per_core"] / summary["bare"]["rps_per_core"], 4
+            )
+        print(f"{'client':19} {'RPS/core':>10} {'RPS':>8} {'cores':>6} {'vs bare':>8}  rounds (RPS/core)")
         for name in clients:
             s = summary[name]
-            row = f"{name:8} {s['rps_per_core']:>10} {s['rps']:>8} {s['client_cores']:>6}"
+            row = f"{name:19} {s['rps_per_core']:>10} {s['rps']:>8} {s['client_cores']:>6}"
+            row += f" {-s['overhead_vs_bare'] * 100:>7.1f}%"
             print(f"{row}  {s['all_rps_per_core']}")
         print(f"hook overhead (suite vs bare, per core): {overhead * 100:.1f} %  (goal <= 10 %)")
         ratio = summary["bare"]["rps_per_core"] / summary["wrk"]["rps_per_core"]

@@ -268,6 +268,21 @@ class SuiteConfig:
     influxdb: InfluxExport = field(default_factory=InfluxExport)
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
 
+    def identity(self) -> dict:
+        """The results document's run_id, stack, environment, target and profile."""
+        return {
+            "run_id": self.run_id,
+            "stack": self.stack,
+            "environment": self.environment,
+            "target": self.target,
+            "profile": {
+                "name": self.profile,
+                "max_users": self.max_users,
+                "time_scale": self.time_scale,
+                "stages": [s.as_dict() for s in self.stages],
+            },
+        }
+
     def to_json(self) -> str:
         data = {
             **self.__dict__,

@@ -6,10 +6,13 @@ background greenlet (`flush_forever`) formats up to `batch_size` points per writ
 through a `LineWriter` (`HttpLineWriter` for a real server, `MemoryLineWriter` in unit tests).
 
 Points (tags: endpoint, group, status, worker, run_id):
-    http_reqs       duration_ms, ttfb_ms, db_ms (when known), failed (0|1), bytes_received, bytes_sent
-    checks          passed (0|1)                          (tags: endpoint, group, worker, run_id)
-    auth_failures   count=1                               (tags: endpoint, group, worker, run_id)
-    vus             value                                 (master; tags: run_id)
+    http_reqs       one per request: duration_ms, ttfb_ms, db_ms (when known), failed (0|1),
+                    bytes_received, bytes_sent
+    checks          passed, failed: counts per flush interval (tags: endpoint, group, worker, run_id)
+    auth_failures   count: per flush interval                 (tags: endpoint, group, worker, run_id)
+    vus             value, once a second                      (master; tags: worker, run_id)
+Checks and auth failures are counted per interval rather than sent one point each: they come
+with every request, and their sums are all a dashboard needs.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class InfluxLineSink:
         self._common = f"run_id={escape_tag(run_id)},worker={escape_tag(worker)}"
         self._last_ns = 0
         self._prefixes: dict[tuple, str] = {}
+        self._checks: dict[tuple[str, str], list[int]] = {}
+        self._auth: dict[tuple[str, str], int] = {}
 
     def _timestamp(self) -> int:
         # Points with equal tags and timestamp overwrite each other in InfluxDB: keep them unique.
@@ -145,10 +150,22 @@ class InfluxLineSink:
         )
 
     def observe_check(self, endpoint: str, group: str, passed: bool) -> None:
-        self.offer(("c", self._timestamp(), endpoint, group, passed))
+        counts = self._checks.get((endpoint, group))
+        if counts is None:
+            counts = self._checks[(endpoint, group)] = [0, 0]
+        counts[0 if passed else 1] += 1
 
     def observe_auth_failure(self, endpoint: str, group: str) -> None:
-        self.offer(("a", self._timestamp(), endpoint, group))
+        self._auth[(endpoint, group)] = self._auth.get((endpoint, group), 0) + 1
+
+    def queue_counters(self) -> None:
+        """Turn the check and auth-failure counts since the last call into points."""
+        checks, self._checks = self._checks, {}
+        auth, self._auth = self._auth, {}
+        for (endpoint, group), (passed, failed) in checks.items():
+            self.offer(("c", self._timestamp(), endpoint, group, passed, failed))
+        for (endpoint, group), count in auth.items():
+            self.offer(("a", self._timestamp(), endpoint, group, count))
 
     def observe_users(self, users: int) -> None:
         self.offer(("u", self._timestamp(), users))
@@ -175,11 +192,11 @@ class InfluxLineSink:
                 line += f",db_ms={float(db)!r}"
             return f"{line},bytes_received={int(received)}i,bytes_sent={int(sent)}i {ts}"
         if kind == "c":
-            _, _, endpoint, group, passed = point
-            return f"{self._tags('checks', endpoint, group)}passed={int(passed)}i {ts}"
+            _, _, endpoint, group, passed, failed = point
+            return f"{self._tags('checks', endpoint, group)}passed={passed}i,failed={failed}i {ts}"
         if kind == "a":
-            _, _, endpoint, group = point
-            return f"{self._tags('auth_failures', endpoint, group)}count=1i {ts}"
+            _, _, endpoint, group, count = point
+            return f"{self._tags('auth_failures', endpoint, group)}count={count}i {ts}"
         _, _, users = point
         return f"vus,{self._common} value={int(users)}i {ts}"
 
@@ -201,6 +218,7 @@ class InfluxLineSink:
 
     def flush_all(self, deadline_s: float = 10.0) -> None:
         """Write everything queued, giving up (and counting the rest as dropped) at the deadline."""
+        self.queue_counters()
         end = time.monotonic() + deadline_s
         while self.queue and time.monotonic() < end:
             if not self.flush_once() and self.queue:
@@ -216,5 +234,6 @@ class InfluxLineSink:
                 if not self.flush_once():
                     break
                 sleep(0)
+            self.queue_counters()
             self.flush_once()
             sleep(interval_s)

@@ -43,6 +43,7 @@ log = logging.getLogger("loadtests")
 
 # A worker reports every 3 s; a bucket is closed once no report can still add to it.
 BUCKET_CLOSE_LAG_S = 8.0
+WORKER_REPORT_INTERVAL_S = 3.0
 PROGRESS_INTERVAL_S = 1.0
 _STATES: dict[int, SuiteState] = {}
 
@@ -220,7 +221,7 @@ class SuiteState:
         log.warning("stopping the run: %s%s", status, f" ({reason})" if reason else "")
         runner = self.environment.runner if self.environment else None
         if runner is not None:
-            gevent.spawn(runner.quit)
+            gevent.spawn(_stop_then_quit, runner)
 
     # --- master: documents ------------------------------------------------------------------
     def document(self, final: bool) -> dict:
@@ -228,18 +229,8 @@ class SuiteState:
         started = self.started_at or now
         ended = self.ended_at if final and self.ended_at else now
         summaries = self.collector.summaries(max(ended - started, 1e-9), vus=(self.vus, self.vus_max))
-        cfg = self.config
         return build_document(
-            run_id=cfg.run_id,
-            stack=cfg.stack,
-            environment=cfg.environment,
-            target=cfg.target,
-            profile={
-                "name": cfg.profile,
-                "max_users": cfg.max_users,
-                "time_scale": cfg.time_scale,
-                "stages": [s.as_dict() for s in self.stages],
-            },
+            **self.config.identity(),
             started_at=started,
             ended_at=ended,
             status=self.status,
@@ -377,6 +368,14 @@ class SuiteState:
             self.request_stop("aborted", str(command.get("reason") or "aborted by the live check"))
         elif action == "interrupt":
             self.request_stop("interrupted", str(command.get("reason") or "interrupted"))
+
+
+def _stop_then_quit(runner: MasterRunner) -> None:
+    """Stop the users (they finish their request within the stop timeout), wait for the
+    workers' next report so their last samples are merged, then end the run."""
+    runner.stop()
+    gevent.sleep(WORKER_REPORT_INTERVAL_S + 0.5)
+    runner.quit()
 
 
 def _write_json_atomic(path: str, doc: dict) -> None:

@@ -73,6 +73,17 @@ class AuthenticatedUser(GroupUser):
     def on_start(self) -> None:
         self.login()
 
+    def list_then_detail(
+        self, list_path: str, list_endpoint: str, detail_path: str, detail_endpoint: str, share: float
+    ) -> None:
+        """Load a list; with probability `share`, think and open one of its items."""
+        rows = items(self.get_json(list_path, list_endpoint, "the list is JSON"))
+        if rows and random.random() < share:
+            row = random.choice(rows)
+            if isinstance(row, dict) and "id" in row:
+                self.wait()
+                self.get_json(detail_path.format(id=row["id"]), detail_endpoint, "the item is JSON")
+
 
 class AuthenticationUser(GroupUser):
     group = "authentication"
@@ -97,13 +108,9 @@ class InsightUser(AuthenticatedUser):
 
     @task
     def issues(self) -> None:
-        body = self.get_json("/api/insight/issues", ISSUES, "issue list is JSON")
-        issues = items(body)
-        if issues and random.random() < ISSUE_DETAIL_SHARE:
-            issue = random.choice(issues)
-            if isinstance(issue, dict) and "id" in issue:
-                self.wait()
-                self.get_json(f"/api/insight/issues/{issue['id']}", ISSUE, "issue details are JSON")
+        self.list_then_detail(
+            "/api/insight/issues", ISSUES, "/api/insight/issues/{id}", ISSUE, ISSUE_DETAIL_SHARE
+        )
 
 
 class AutopilotUser(AuthenticatedUser):
@@ -111,13 +118,9 @@ class AutopilotUser(AuthenticatedUser):
 
     @task
     def runs(self) -> None:
-        body = self.get_json("/api/autopilot/runs", RUNS, "run list is JSON")
-        runs = items(body)
-        if runs and random.random() < RUN_STATUS_SHARE:
-            run = random.choice(runs)
-            if isinstance(run, dict) and "id" in run:
-                self.wait()
-                self.get_json(f"/api/autopilot/runs/{run['id']}", RUN_STATUS, "run status is JSON")
+        self.list_then_detail(
+            "/api/autopilot/runs", RUNS, "/api/autopilot/runs/{id}", RUN_STATUS, RUN_STATUS_SHARE
+        )
 
 
 class GuardianUser(AuthenticatedUser):

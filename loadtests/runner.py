@@ -346,20 +346,9 @@ def _collect(handle: RunHandle) -> dict:
 
 
 def _failed_document(handle: RunHandle, reason: str) -> dict:
-    config = handle.config
     now = time.time()
-    stages = handle.suite.stages
     return build_document(
-        run_id=config.run_id,
-        stack=config.stack,
-        environment=config.environment,
-        target=config.target,
-        profile={
-            "name": handle.suite.profile,
-            "max_users": config.max_users,
-            "time_scale": config.time_scale,
-            "stages": [s.as_dict() for s in stages],
-        },
+        **handle.suite.identity(),
         started_at=now,
         ended_at=now,
         status="failed",

@@ -33,7 +33,13 @@ class TimedSession(FastHttpSession):
         headers = kwargs.get("headers") or {}
         payload = kwargs.get("payload") or b""
         response.bytes_sent = (
-            len(method) + len(url) + 11 + sum(len(k) + len(v) + 4 for k, v in headers.items()) + len(payload)
+            len(method)
+            + len(url)
+            + 11
+            + sum(map(len, headers))
+            + sum(map(len, headers.values()))
+            + 4 * len(headers)
+            + len(payload)
         )
         return response
 

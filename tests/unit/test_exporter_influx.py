@@ -18,16 +18,24 @@ def test_request_points_in_line_protocol():
     s.observe_request("POST /api/auth/login", "authentication", 500, 7.0, True, None, None, None, 10, 5)
     s.observe_check("GET /api/x", "insight", True)
     s.observe_auth_failure("POST /api/auth/login", "authentication")
+    s.observe_check("GET /api/x", "insight", False)
+    s.observe_check("GET /api/x", "insight", True)
+    s.observe_auth_failure("POST /api/auth/login", "authentication")
     s.observe_users(42)
+    s.queue_counters()
     assert s.flush_once() == 5
-    first, second, check, auth, vus = writer.lines
+    first, second, vus, check, auth = writer.lines
     assert first.startswith(
         r"http_reqs,endpoint=GET\ /api/x,group=insight,status=200,run_id=run\ 1,worker=worker-1 "
         "duration_ms=12.5,failed=0i,ttfb_ms=3.25,db_ms=1.5,bytes_received=900i,bytes_sent=120i "
     )
     assert "failed=1i" in second and "ttfb_ms" not in second and "db_ms" not in second
-    assert check.startswith(r"checks,endpoint=GET\ /api/x,group=insight,") and " passed=1i " in check
-    assert " count=1i " in auth
+    assert (
+        check.startswith(r"checks,endpoint=GET\ /api/x,group=insight,") and " passed=2i,failed=1i " in check
+    )
+    assert auth.startswith("auth_failures,") and " count=2i " in auth
+    s.queue_counters()  # counts restart after each interval
+    assert not s.queue
     assert vus.startswith(r"vus,run_id=run\ 1,worker=worker-1 value=42i ")
     stamps = [int(line.rsplit(" ", 1)[1]) for line in writer.lines]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)  # unique: no overwrites
