@@ -186,3 +186,22 @@ def test_json_output_carries_exit_code(tmp_path: Path) -> None:
     payload = json.loads(out[out.index("{") :])
     assert payload["exit_code"] == code == 0
     assert payload["thresholds"][0]["value"] == 120.0
+
+
+def test_states_are_printed_in_colour(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results_doc(failed=20)))
+    parser = argparse.ArgumentParser()
+    verdict_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    lines = ["http_req_failed: rate<0.01", "http_req_duration: p(95)<500 warn 100", "checks: rate>0.9"]
+    args = parser.parse_args(
+        ["gate", str(path), "--store", str(tmp_path), *(f"--threshold={x}" for x in lines)]
+    )
+    out = io.StringIO()
+    assert (
+        args.handler(args, Console(file=out, width=200, force_terminal=True, color_system="standard")) == 99
+    )
+    text = out.getvalue()
+    assert "\x1b[1;31mFAIL" in text  # bold red
+    assert "\x1b[1;33mWARN" in text  # bold yellow
+    assert "\x1b[1;35mNO-DATA" in text  # bold magenta
