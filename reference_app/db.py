@@ -30,6 +30,7 @@ Params = dict[str, Any] | None
 
 # The first wait for a pooled connection, after which the database state is looked at.
 _FIRST_WAIT_S = 0.2
+_RECONNECT_TIMEOUT_S = 5.0
 
 _NAME_BY_SQL = {sql: name for name, sql in ALL_QUERIES.items()}
 
@@ -92,7 +93,10 @@ class Database:
             max_size=config.pool_max_size,
             max_idle=config.pool_max_idle_s,
             timeout=config.pool_timeout_s,
-            reconnect_timeout=24 * 3600.0,
+            # Give up a failing reconnection after a few backed-off attempts (1 s, 2 s): the next
+            # request then starts a fresh attempt at once, so recovery after a long outage does
+            # not wait out an ever-growing backoff.
+            reconnect_timeout=_RECONNECT_TIMEOUT_S,
             open=False,
             name="studiohub",
             check=AsyncConnectionPool.check_connection,
