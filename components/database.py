@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+from psycopg.conninfo import make_conninfo
 
 from components.providers.index_migration import IndexMigration, IndexMigrationArgs
 from components.providers.index_targets import MIGRATION_FILE
@@ -31,8 +32,6 @@ MANAGEMENT_MODES = ("sql", "provider")
 
 def build_dsn(host: str, port: int, dbname: str, user: str, password: str, sslmode: str) -> str:
     """A libpq connection string, every value quoted as libpq expects."""
-    from psycopg.conninfo import make_conninfo
-
     return make_conninfo(
         host=host, port=str(port), dbname=dbname, user=user, password=password or None, sslmode=sslmode
     )

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
+import psycopg
+
 from components.providers.migration_plan import (
     Action,
     ExistingIndex,
@@ -304,8 +306,6 @@ class PsycopgIndexDatabase:
         self._conn = None
 
     def __enter__(self) -> PsycopgIndexDatabase:
-        import psycopg  # imported here: the module stays importable (and picklable) without it
-
         try:
             self._conn = psycopg.connect(
                 self._conninfo,
@@ -325,8 +325,6 @@ class PsycopgIndexDatabase:
             self._conn = None
 
     def _run(self, statement: str, params: tuple[object, ...] | None = None) -> list[tuple]:
-        import psycopg
-
         assert self._conn is not None, "use PsycopgIndexDatabase as a context manager"
         try:
             with self._conn.cursor() as cursor:

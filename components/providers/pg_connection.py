@@ -9,6 +9,7 @@ in `configure`, never pickled into state), or else from libpq's own sources (PGP
 
 from __future__ import annotations
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 __all__ = [
@@ -30,15 +31,11 @@ def is_unknown(value: object) -> bool:
 
 def connection_target(dsn: str) -> str:
     """The DSN reduced to host, hostaddr, port, dbname, user and sslmode (no password)."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     params = conninfo_to_dict(dsn)
     return make_conninfo(**{key: str(params[key]) for key in _TARGET_KEYS if params.get(key) is not None})
 
 
 def database_name(dsn: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict
-
     return str(conninfo_to_dict(dsn).get("dbname") or "")
 
 
@@ -71,6 +68,4 @@ class PasswordFromConfig(ResourceProvider):
         """The target with the configured password, when there is one."""
         if not self._password:
             return target
-        from psycopg.conninfo import make_conninfo
-
         return make_conninfo(target, password=self._password)

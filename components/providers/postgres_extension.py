@@ -11,7 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pulumi
+from psycopg import sql
 from pulumi.dynamic import CreateResult, DiffResult
 
 from components.providers.pg_connection import PasswordFromConfig, connection_target, replaced_properties
@@ -22,15 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def _connect(conninfo: str):
-    import psycopg
-
     return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
 
 
 class PostgresExtensionProvider(PasswordFromConfig):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from psycopg import sql
-
         name, schema = props["name"], props.get("schema") or "public"
         with _connect(props["dsn"]) as conn:
             existed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (name,)).fetchone()
@@ -56,9 +54,6 @@ class PostgresExtensionProvider(PasswordFromConfig):
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        import psycopg
-        from psycopg import sql
-
         if not props.get("created"):
             return
         with _connect(self.conninfo_for(props["target"])) as conn:

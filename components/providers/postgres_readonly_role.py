@@ -20,7 +20,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pulumi
+from psycopg import sql
 from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 
 from components.providers.pg_connection import (
@@ -53,14 +55,10 @@ def password_fingerprint(salt: str, password: str) -> str:
 
 
 def _connect(conninfo: str):
-    import psycopg
-
     return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
 
 
 def _apply_role(conn, role: str, password: str, schema: str, database: str, create: bool) -> None:
-    from psycopg import sql
-
     verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
     options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}")
     verb = sql.SQL("CREATE ROLE") if create else sql.SQL("ALTER ROLE")
@@ -112,8 +110,6 @@ class ReadonlyRoleProvider(PasswordFromConfig):
         return UpdateResult(outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from psycopg import sql
-
         if not props.get("created"):
             return
         # Revoke exactly what create granted (DROP OWNED BY would need membership in the
