@@ -185,7 +185,12 @@ def main() -> None:
             "wrk": (["wrk", "-t1", f"-c{args.users}", "-d600s", f"{server.url}/fast"], base_env),
         }
         if args.breakdown:
-            # The suite's listeners and checks without the exporters: where the cost sits.
+            # Where the cost sits: bare Locust checking each response in catch_response like the
+            # suite's users, and the suite's listeners and checks without the exporters.
+            clients["bare-checked"] = (
+                [*locust, "-f", "bench/locust_bare.py", "-u", str(args.users), "-r", "1000", "-t", "600s"],
+                {**base_env, "BARE_CHECK": "1"},
+            )
             clients["suite-no-exporters"] = (
                 [*locust, "-f", "bench/locust_probe.py"],
                 {**base_env, "ODAVL_LOADTEST_CONFIG": str(work / "suite-plain.json")},
