@@ -16,10 +16,12 @@ after the program's top level, then registers the stack outputs (in a `finally`)
 until the engine has acknowledged them before it reports the step's error. So a failing
 verdict ends `pulumi up` with a non-zero exit code and a one-line message (a `pulumi.RunError`,
 no traceback), while `pulumi stack output` shows this run's verdict, thresholds and report
-path, and the report files are already written. In a preview the verdict is unknown and the
-step does nothing. (Checked with the engine against the alternative, a dynamic "gate" resource
-whose create raises: its error carries the provider's traceback, and once a passing run has
-created it, a later failing verdict reaches it as an update, which passed silently.)
+path, and the report files are already written. A preview does not fail: a new run's verdict
+is unknown there, and an unchanged run's failing verdict is shown as a warning.
+
+Checked with the engine against the alternative, a dynamic "gate" resource whose create
+raises: its error carries the provider's traceback, and once a passing run has created it, a
+later failing verdict reaches it as an update, which passed silently.
 """
 
 from __future__ import annotations
@@ -226,7 +228,13 @@ def enforce_slo_gate(run: LoadTestRun) -> None:
     async def check_verdict() -> None:
         verdict = await run.verdict.future()
         message = gate_failure(verdict, await run.summary.future(), await run.report_path.future())
-        if message is not None:
-            raise SloGateFailed(message)
+        if message is None:
+            return
+        if pulumi.runtime.is_dry_run():
+            # A preview (e.g. of a pull request) reports the stored verdict but does not fail:
+            # only `pulumi up` is gated.
+            pulumi.log.warn(message)
+            return
+        raise SloGateFailed(message)
 
     pulumi.run(check_verdict)

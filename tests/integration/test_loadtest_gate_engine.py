@@ -9,7 +9,8 @@ assets the suite's static-asset users fetch. Checked, in order:
    replaced because of `run_id` and `thresholds`;
 3. that run: `pulumi up` exits non-zero with the gate's message, yet `pulumi stack output`
    shows verdict "fail", exit code 99, the passing run as baseline, and the report exists;
-4. the test user's password appears nowhere in the state (secret input, never an output).
+4. with nothing changed, a preview only warns and `pulumi up` fails again (no new run);
+5. the test user's password appears nowhere in the state (secret input, never an output).
 """
 
 from __future__ import annotations
@@ -128,7 +129,17 @@ def test_verdict_outputs_replace_on_change_and_enforced_gate(
     assert failed["baseline_run_id"] == "r1"
     assert failed["threshold_results"][0]["state"] == "fail"
     assert Path(failed["report_path"]).is_file()
-    assert json.loads((reports / "gate" / "runs" / "r2.json").read_text())["verdict"] == "fail"
+    stored = json.loads((reports / "gate" / "runs" / "r2.json").read_text())
+    assert stored["verdict"] == "fail"
+
+    # Unchanged inputs: no new run; a preview warns, and `up` stays red until the SLO is met.
+    quiet_preview = engine.run("preview", cwd=directory)
+    assert "SLO gate failed" in quiet_preview.stdout + quiet_preview.stderr
+    again = engine.run("up", "--yes", "--skip-preview", cwd=directory, timeout=300, check=False)
+    assert again.returncode != 0
+    assert outputs(engine, directory)["verdict"] == "fail"
+    rerun = json.loads((reports / "gate" / "runs" / "r2.json").read_text())
+    assert rerun["started_at"] == stored["started_at"]  # the same run, not a new one
 
     state = engine.run("stack", "export", cwd=directory).stdout
     assert PASSWORD not in state

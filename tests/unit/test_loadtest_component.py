@@ -164,3 +164,22 @@ def test_enforce_registers_the_final_step_only_when_enforced(monkeypatch: pytest
             await registered[0]()
 
     return pulumi.Output.from_input(step_raises())
+
+
+@pulumi.runtime.test
+def test_a_preview_warns_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> Any:
+    registered: list[Any] = []
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi, "run", registered.append)
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+    enforce_slo_gate(LoadTestRun("loadtest-preview", args(enforce=True)))
+
+    async def step_warns() -> None:
+        await registered[0]()  # no exception in a preview
+        assert warnings == [
+            "SLO gate failed (fail: 1 of 1 thresholds failed); outputs are recorded, "
+            "report: /reports/local/runs/r1.html"
+        ]
+
+    return pulumi.Output.from_input(step_warns())
