@@ -593,30 +593,27 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
 
 def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:
     lines = r.structured("sloThresholds", list)
-    thresholds: list[str] = []
+    # The spec parser reports every line's problem (non-strings included) by its own index.
+    for complaint in _threshold_problems(lines):
+        r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")
     for index, line in enumerate(lines):
-        if not isinstance(line, str) or not line.strip():
-            r.problem(
-                f"sloThresholds[{index}]", line, "a threshold line such as 'http_req_duration: p(95)<500'"
-            )
-            continue
-        if line.lstrip().startswith("web_vitals_") and load.enabled and load.browser_share == 0:
+        if isinstance(line, str) and line.lstrip().startswith("web_vitals_") and load.enabled and (
+            load.browser_share == 0
+        ):
             # Only browser users measure web vitals: the gate would report no data, never a pass.
             r.problem(
                 f"sloThresholds[{index}]",
                 line,
                 "no web_vitals_* threshold while loadBrowserSharePercent is 0 (no browser users measure it)",
             )
-        thresholds.append(line)
-    for complaint in _threshold_problems(thresholds):
-        r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")
+    thresholds = [line for line in lines if isinstance(line, str)]
     baseline = r.string("sloBaseline", expected="previous, none or a run id")
     if baseline not in ("previous", "none") and not _RUN_ID.match(baseline):
         r.problem("sloBaseline", baseline, "previous, none or a run id")
     return SloSettings(thresholds=tuple(thresholds), enforce=r.boolean("sloEnforce"), baseline=baseline)
 
 
-def _threshold_problems(lines: list[str]) -> list[str]:
+def _threshold_problems(lines: list[Any]) -> list[str]:
     """Problems in the threshold lines, each as "[index] = '<line>': <message>".
 
     Syntax is the SLO spec parser's business; on top of it, a higher percentile may not have a

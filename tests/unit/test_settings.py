@@ -243,3 +243,10 @@ def test_web_vitals_thresholds_need_browser_users() -> None:
     assert (
         sum("expected no web_vitals_* threshold while loadBrowserSharePercent is 0" in p for p in found) == 3
     )
+
+
+def test_threshold_problems_keep_their_line_index() -> None:
+    found = problems(sloThresholds=[42, "http_req_duration: p(95)<500", "checks: rate>"])
+    text = "\n".join(found)
+    assert "odavl-perf:sloThresholds[0] = '42'" in text
+    assert "odavl-perf:sloThresholds[2] = 'checks: rate>'" in text
