@@ -597,8 +597,11 @@ def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:
     for complaint in _threshold_problems(lines):
         r.problems.append(f"{NAMESPACE}:sloThresholds{complaint}")
     for index, line in enumerate(lines):
-        if isinstance(line, str) and line.lstrip().startswith("web_vitals_") and load.enabled and (
-            load.browser_share == 0
+        if (
+            isinstance(line, str)
+            and line.lstrip().startswith("web_vitals_")
+            and load.enabled
+            and (load.browser_share == 0)
         ):
             # Only browser users measure web vitals: the gate would report no data, never a pass.
             r.problem(
