@@ -29,6 +29,9 @@ __all__ = [
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
+# Times outside these years are typos, and would overflow date arithmetic near year 1 or 9999.
+MIN_YEAR = 1970
+MAX_YEAR = 2200
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ def datetime_param() -> Param:
             raise BadRequest(
                 f"{name} must be an ISO-8601 time such as 2026-11-01T00:00:00Z, got {raw[:40]!r}", field=name
             ) from None
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise BadRequest(
+                f"{name} must fall in the years {MIN_YEAR} to {MAX_YEAR}, got {value.year}", field=name
+            )
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     return Param(convert)
@@ -113,6 +120,8 @@ def parse_query(items: Sequence[tuple[str, str]], spec: Mapping[str, Param]) -> 
             raise BadRequest(f"unknown query parameter {name[:40]!r}; allowed: {allowed}", field=name[:40])
         if name in seen:
             raise BadRequest(f"query parameter {name!r} is given more than once", field=name)
+        if "\x00" in raw:
+            raise BadRequest(f"query parameter {name!r} contains a NUL character", field=name)
         seen[name] = raw
     values: dict[str, Any] = {}
     for name, param in spec.items():
@@ -145,4 +154,6 @@ def require_fields(body: Any, fields: Mapping[str, tuple[type, int]], optional: 
                 raise BadRequest(f"field {name!r} must be a positive integer id", field=name)
         elif not isinstance(value, str) or not 1 <= len(value) <= max_len:
             raise BadRequest(f"field {name!r} must be a string of 1 to {max_len} characters", field=name)
+        elif "\x00" in value:
+            raise BadRequest(f"field {name!r} contains a NUL character", field=name)
     return body

@@ -98,3 +98,13 @@ def test_time_range_defaults_and_bounds() -> None:
         time_range({"bucket": "day", "from": now, "to": now}, now)
     with pytest.raises(BadRequest, match="at most 31 days"):
         time_range({"bucket": "hour", "from": now - timedelta(days=40), "to": None}, now)
+
+
+def test_nul_characters_and_far_off_years_are_rejected_before_the_database() -> None:
+    with pytest.raises(BadRequest, match="NUL"):
+        parse_query([("q", "ab\x00c")], {"q": text_param(3, 100)})
+    with pytest.raises(BadRequest, match="NUL"):
+        require_fields({"name": "a\x00"}, {"name": (str, 64)})
+    for raw in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+        with pytest.raises(BadRequest, match="years 1970 to 2200"):
+            datetime_param().convert("to", raw)
