@@ -677,3 +677,55 @@ def test_healthz_reports_ready(client: httpx.Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["database"] == "up"
     assert_timing_headers(response, "HEALTH_CHECK")
+
+
+WEIRD_VALUES = [
+    "",
+    "\x00",
+    "a\x00b",
+    "%_\\'\"",
+    "😀" * 30,
+    "x" * 3000,
+    "-0",
+    "1e9",
+    "0001-01-01T00:00:00Z",
+    "99999999999999999999",
+]
+ROUTE_PARAMS = {
+    "/api/insight/issues": ["limit", "offset"],
+    "/api/insight/issues/unresolved": ["severity"],
+    "/api/insight/issues/by-project": ["project_id", "status"],
+    "/api/insight/issues/by-detector": ["detector"],
+    "/api/insight/issues/search": ["q"],
+    "/api/autopilot/runs/by-user": ["user_id"],
+    "/api/guardian/tests/by-url": ["url"],
+    "/api/analytics/timeseries": ["bucket", "from", "to", "event_type"],
+    "/api/analytics/timeseries/by-project": ["project_id", "from"],
+    "/api/audit-logs/by-action": ["action"],
+}
+PATH_TEMPLATES = [
+    "/api/insight/issues/{}",
+    "/api/autopilot/runs/{}",
+    "/api/organizations/{}",
+    "/api/organizations/{}/projects/{}",
+]
+
+
+def test_odd_values_get_4xx_never_a_server_error(client: httpx.Client, session: dict) -> None:
+    from urllib.parse import quote
+
+    answers = []
+    for value in WEIRD_VALUES:
+        for path, names in ROUTE_PARAMS.items():
+            for name in names:
+                answers.append(client.get(path, params={name: value}, headers=session["headers"]))
+        for template in PATH_TEMPLATES:
+            path = template.format(*[quote(value, safe="") or "x"] * template.count("{}"))
+            answers.append(client.get(path, headers=session["headers"]))
+        for body in ({"email": value, "password": value}, {"project_id": value}):
+            answers.append(client.post("/api/auth/login", json=body))
+            answers.append(client.post("/api/autopilot/runs", json=body, headers=session["headers"]))
+    for response in answers:
+        assert response.status_code < 500, (response.request.url, response.text)
+        if response.status_code >= 400:
+            assert response.json()["error"]["code"], response.text
