@@ -28,19 +28,12 @@ from urllib.parse import urlsplit
 import pulumi
 
 from loadtests import slo
+from loadtests.config import USER_GROUPS
+from loadtests.shape import PROFILES as PROFILE_STAGES
 
 NAMESPACE = "odavl-perf"
 ENVIRONMENTS = ("local", "staging", "production")
-PROFILES = ("staged", "smoke", "soak", "spike")
-USER_GROUPS = (
-    "authentication",
-    "dashboard",
-    "insight",
-    "autopilot",
-    "guardian",
-    "analytics",
-    "static_assets",
-)
+PROFILES = tuple(PROFILE_STAGES)
 SEED_SCALES = ("small", "medium", "large")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DB_MANAGEMENT = ("sql", "provider")
