@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from reference_app.config import AppConfig
-from reference_app.errors import ServiceUnavailable
+from reference_app.errors import QueryTimeout, ServiceUnavailable
 from reference_app.queries import ALL_QUERIES
 from reference_app.timing import QueryTiming, current_timings
 
@@ -51,6 +51,9 @@ class Session:
             cur = self._conn.cursor()
             await cur.execute(sql, params)
             return cur
+        except psycopg.errors.QueryCanceled as exc:
+            self._observe.db_error("QueryCanceled")
+            raise QueryTimeout(f"the query {name} ran past the statement timeout") from exc
         except psycopg.OperationalError as exc:
             self._observe.db_error(type(exc).__name__)
             raise ServiceUnavailable("the database is unavailable; retry shortly") from exc
@@ -146,6 +149,8 @@ class Database:
             self._database_down = True
             self._observe.db_error(type(exc).__name__)
             raise ServiceUnavailable("the database is unavailable; retry shortly") from exc
+        except QueryTimeout:
+            raise  # a slow statement: the database itself is up
         except ServiceUnavailable:
             self._database_down = True
             raise

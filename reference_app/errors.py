@@ -8,6 +8,7 @@
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
     └── ServiceUnavailable   503  the database cannot be reached (Retry-After: 1)
+        └── QueryTimeout     503  a statement ran past the statement timeout
 
 Every error body is ``{"error": {"code": ..., "message": ..., "field": ...}}``.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
+    "QueryTimeout",
     "ServiceUnavailable",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -86,3 +88,9 @@ class ServiceUnavailable(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class QueryTimeout(ServiceUnavailable):
+    """The database is up but a statement was cancelled by statement_timeout."""
+
+    code = "query_timeout"
