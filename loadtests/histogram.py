@@ -72,6 +72,17 @@ class TrendHistogram:
         rank = min(total, max(1, math.ceil(pct * total / 100.0 - 1e-9)))
         return self._hist.get_value_at_percentile(100.0 * rank / total) / self.scale
 
+    def percentiles(self, pcts: tuple[float, ...]) -> dict[float, float]:
+        """Several nearest-rank percentiles in one pass over the counts (see `percentile`)."""
+        total = self.count
+        if total == 0:
+            return dict.fromkeys(pcts, 0.0)
+        exact = {
+            pct: 100.0 * min(total, max(1, math.ceil(pct * total / 100.0 - 1e-9))) / total for pct in pcts
+        }
+        values = self._hist.get_percentile_to_value_dict(list(exact.values()))
+        return {pct: values[exact[pct]] / self.scale for pct in pcts}
+
     def min(self) -> float:
         return self._hist.get_min_value() / self.scale if self.count else 0.0
 

@@ -337,7 +337,7 @@ class SuiteState:
                 "t_s": round(elapsed, 1),
                 "users": self.vus,
                 "rps": round(runner.stats.total.current_rps, 1),
-                "p95_ms": self.last_entry["p95_ms"] if self.last_entry else None,
+                "p95_ms": self._recent_p95(),
                 "requests": requests,
                 "failures": failures,
                 "error_rate": failures / requests if requests else 0.0,
@@ -351,6 +351,13 @@ class SuiteState:
                 fh.write(json.dumps(line) + "\n")
         if cfg.control_path:
             self._read_control(cfg.control_path)
+
+    def _recent_p95(self) -> float | None:
+        """p95 of the newest 5-second bucket that has data (it may still be filling)."""
+        filled = [i for i, bucket in self.collector.timeline.items() if bucket.requests]
+        if filled:
+            return round(self.collector.timeline[max(filled)].duration.percentile(95), 3)
+        return self.last_entry["p95_ms"] if self.last_entry else None
 
     def _read_control(self, path: str) -> None:
         try:

@@ -29,7 +29,8 @@ class TimedSession(FastHttpSession):
     def _send_request_safe_mode(self, method: str, url: str, **kwargs):
         start = time.perf_counter()
         response = super()._send_request_safe_mode(method, url, **kwargs)
-        response.ttfb_ms = (time.perf_counter() - start) * 1000.0
+        # No first byte came from a connection that failed (status 0): no time to first byte.
+        response.ttfb_ms = (time.perf_counter() - start) * 1000.0 if response.status_code else None
         headers = kwargs.get("headers") or {}
         payload = kwargs.get("payload") or b""
         response.bytes_sent = (

@@ -88,3 +88,12 @@ def test_empty_histogram_reads_zero_and_scales_must_match():
     assert empty.encode()["hdr"] == ""
     with pytest.raises(ValueError, match="scale"):
         empty.merge(TrendHistogram(scale=10_000))
+
+
+def test_percentiles_in_one_pass_equal_single_lookups(samples):
+    hist = TrendHistogram()
+    for value in samples[:5000]:
+        hist.record(value)
+    together = hist.percentiles((50, 90, 95, 99, 99.9))
+    assert together == {pct: hist.percentile(pct) for pct in (50, 90, 95, 99, 99.9)}
+    assert TrendHistogram().percentiles((50, 99)) == {50: 0.0, 99: 0.0}
