@@ -130,6 +130,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--workers", type=_positive_int, default=2)
     p.add_argument("--weights", type=parse_weights, help="GROUP=N,... relative user-group weights")
     p.add_argument("--think-time", type=parse_think_time, default=(1.0, 6.0), help="MIN-MAX seconds (1-6)")
+    p.add_argument(
+        "--browser-share", type=float, default=0.0, help="share of users in headless Chromium (web vitals)"
+    )
     p.add_argument("--users-file", type=Path, help=f"JSON list of test users (or set {USERS_FILE_ENV})")
     p.add_argument("--results", default="reports/results.json", help="results document to write")
     p.add_argument("--run-id", default="local")
@@ -167,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         workers=args.workers,
         think_time_min_s=args.think_time[0],
         think_time_max_s=args.think_time[1],
+        browser_share=args.browser_share,
         test_users=load_test_users(environ),
         results_path=args.results,
         run_id=args.run_id,

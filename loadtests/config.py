@@ -113,6 +113,8 @@ class RunConfig:
     user_weights: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     think_time_min_s: float = 1.0
     think_time_max_s: float = 6.0
+    # Share (0 up to 1) of users that are headless-browser users measuring web vitals.
+    browser_share: float = 0.0
     test_users: tuple[TestUser, ...] = field(default=(), repr=False)
     results_path: str = "reports/results.json"
     run_id: str = "local"
@@ -161,6 +163,9 @@ class RunConfig:
                 " must satisfy 0 <= min <= max"
             )
         problems.extend(weight_problems(self.user_weights))
+        share = self.browser_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+            problems.append(f"load.browser_share: {share!r} must be a number from 0 up to (not including) 1")
         if self.prometheus.enabled and len(self.prometheus.worker_ports) not in (0, self.workers):
             problems.append(
                 f"prometheus.worker_ports: {len(self.prometheus.worker_ports)} ports given for "
@@ -258,6 +263,7 @@ class SuiteConfig:
     user_weights: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     think_time_min_s: float = 1.0
     think_time_max_s: float = 6.0
+    browser_share: float = 0.0
     results_path: str = "reports/results.json"
     progress_path: str = ""
     snapshot_path: str = ""

@@ -10,6 +10,9 @@ Seven user groups, weighted by `load.user_weights` (a group weighted 0 is left o
     analytics       the event time series (daily buckets)
     static_assets   the stylesheet, application and vendor bundles, logo
 
+With `load.browser_share` above 0, that share of the users are headless-browser users on the
+dashboard page (loadtests/browser_user.py), recording web vitals through the same listeners.
+
 Every user thinks 1-6 s (`load.think_time_min_s/max_s`) between actions. Authenticated groups
 log in once per user with a test account drawn at random from the secret list
 (ODAVL_LOADTEST_USERS / ODAVL_LOADTEST_USERS_FILE; never logged). Each response is checked for
@@ -182,5 +185,20 @@ def _apply_weights(namespace: dict) -> None:
 
 
 _apply_weights(globals())
+
+if CONFIG.browser_share > 0:
+    # Imported only when asked for: a browser user starts a Chromium of its own.
+    from loadtests.browser_user import DashboardBrowserUser, browser_weight
+
+    class DashboardBrowser(DashboardBrowserUser):
+        """Headless Chromium on the dashboard page: LCP, CLS, INP and FID per visit."""
+
+        abstract = False
+        wait_time = between(CONFIG.think_time_min_s, CONFIG.think_time_max_s)
+        weight = browser_weight(
+            CONFIG.browser_share, [cls.weight for cls in GROUP_CLASSES.values() if cls.__name__ in globals()]
+        )
+
+
 StagedShape.stages = CONFIG.stages
 StagedShape.drain_s = CONFIG.stop_timeout_s + ProfileShape.drain_s

@@ -125,6 +125,7 @@ def _suite_config(config: RunConfig, run_dir: Path) -> SuiteConfig:
         user_weights=dict(config.user_weights),
         think_time_min_s=config.think_time_min_s,
         think_time_max_s=config.think_time_max_s,
+        browser_share=config.browser_share,
         results_path=str(Path(config.results_path).resolve()),
         progress_path=str(run_dir / "progress.jsonl"),
         snapshot_path=str(run_dir / "snapshot.json") if config.live_check else "",

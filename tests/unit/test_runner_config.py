@@ -44,6 +44,7 @@ def test_bad_settings_are_all_listed():
         think_time_max_s=1,
         user_weights={"dashboard": 2, "checkout": 1},
         environment="production",
+        browser_share=1.0,
     )
     with pytest.raises(ConfigError) as info:
         config.validate()
@@ -54,6 +55,7 @@ def test_bad_settings_are_all_listed():
         "think_time_min_s/think_time_max_s: 5/1",
         "unknown group(s) checkout",
         "load.allow_production",
+        "load.browser_share: 1.0",
     ):
         assert fragment in message
     with pytest.raises(ConfigError, match="must be an http"):
@@ -89,8 +91,10 @@ def test_users_reach_workers_only_through_their_environment(tmp_path):
         stages=(Stage(1, 2),),
         test_users=(TestUser("a@x.test", "s3cret"),),
         live_check=lambda snapshot: None,
+        browser_share=0.1,
     )
     suite = _suite_config(config, tmp_path)
+    assert suite.browser_share == 0.1
     assert "s3cret" not in suite.to_json()
     assert SuiteConfig.from_json(suite.to_json()) == suite
     handle = RunHandle(config=config, run_dir=tmp_path, log_dir=tmp_path, suite=suite)
