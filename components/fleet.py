@@ -40,7 +40,8 @@ class LoadGeneratorFleetArgs:
         target_cidrs: CIDRs the pods may reach the target at (NetworkPolicy ipBlocks).
         target_namespace: alternatively/additionally, an in-cluster namespace holding the target.
         target_ports: TCP ports of the target; default is the URL's port.
-        monitoring_namespace: namespace whose Prometheus may scrape the fleet's metrics port.
+        monitoring_namespace: namespace whose Prometheus may scrape the fleet's metrics port;
+            default: the fleet's own namespace (ObservabilityStack in the same namespace).
         suite_config_json: the suite configuration (``loadtests.config.SuiteConfig.to_json()``);
             the fleet sets its results path and Prometheus exporter settings for the pods.
         test_users: secret Output with the JSON list of test users; None when not needed.

@@ -430,13 +430,13 @@ def network_policies(spec: FleetSpec) -> list[dict[str, Any]]:
     ingress: list[dict[str, Any]] = [
         {"from": [{"podSelector": fleet}], "ports": [{"protocol": "TCP", "port": spec.master_port}]}
     ]
-    if spec.monitoring_namespace:
-        ingress.append(
-            {
-                "from": [_namespace_peer(spec.monitoring_namespace)],
-                "ports": [{"protocol": "TCP", "port": spec.metrics_port}],
-            }
-        )
+    # Prometheus scrapes the exporters; without a monitoring namespace it runs beside the fleet.
+    ingress.append(
+        {
+            "from": [_namespace_peer(spec.monitoring_namespace or spec.namespace)],
+            "ports": [{"protocol": "TCP", "port": spec.metrics_port}],
+        }
+    )
 
     def policy(name: str, kind: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -72,14 +72,17 @@ class Sizing:
         }
 
 
-# Production keeps more series and serves more dashboards during a 1200-user run.
+# Production keeps more series and serves more dashboards during a 1200-user run; a local
+# cluster (kind, k3d) gets the staging sizes.
+_SMALL = {
+    "prometheus": Sizing("250m", "512Mi", "1", "2Gi"),
+    "influxdb": Sizing("100m", "256Mi", "500m", "1Gi"),
+    "loki": Sizing("100m", "256Mi", "500m", "1Gi"),
+    "grafana": Sizing("100m", "128Mi", "500m", "512Mi"),
+}
 SIZING: Mapping[str, Mapping[str, Sizing]] = {
-    "staging": {
-        "prometheus": Sizing("250m", "512Mi", "1", "2Gi"),
-        "influxdb": Sizing("100m", "256Mi", "500m", "1Gi"),
-        "loki": Sizing("100m", "256Mi", "500m", "1Gi"),
-        "grafana": Sizing("100m", "128Mi", "500m", "512Mi"),
-    },
+    "local": _SMALL,
+    "staging": _SMALL,
     "production": {
         "prometheus": Sizing("1", "2Gi", "2", "8Gi"),
         "influxdb": Sizing("500m", "1Gi", "2", "4Gi"),

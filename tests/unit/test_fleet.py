@@ -173,3 +173,11 @@ def test_master_command_keeps_the_exit_code_and_prints_the_results(tmp_path, exi
 def test_results_from_log_without_a_document():
     assert manifests.results_from_log("locust crashed\n") is None
     assert manifests.results_from_log(f"{manifests.RESULTS_MARKER}\ncat: no such file\n") is None
+
+
+def test_metrics_ingress_defaults_to_the_fleets_namespace():
+    spec = dataclasses.replace(fleet_args("staging"), monitoring_namespace=None).spec()
+    _, ingress = manifests.network_policies(spec)
+    metrics_rule = next(r for r in ingress["spec"]["ingress"] if r["ports"][0]["port"] == spec.metrics_port)
+    selector = metrics_rule["from"][0]["namespaceSelector"]["matchLabels"]
+    assert selector == {"kubernetes.io/metadata.name": spec.namespace}
