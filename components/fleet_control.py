@@ -8,7 +8,8 @@ timeout. When the master ends it reads the results document the master printed t
 It talks to Kubernetes through the small ``FleetApi`` interface:
 
 - ``KubernetesFleetApi``: the Kubernetes REST API over httpx (API server URL, bearer token,
-  CA bundle; ``in_cluster()`` reads the pod's service account);
+  CA bundle; ``in_cluster()`` reads the pod's service account, ``from_kubeconfig()`` a
+  kubeconfig context);
 - ``InMemoryFleetApi``: a fake holding Jobs in memory whose status tests script.
 
 Errors::
@@ -20,6 +21,7 @@ Errors::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from components.fleet_kubeconfig import credentials_from_kubeconfig, ssl_context
 from components.fleet_manifests import results_from_log
 
 __all__ = [
@@ -200,11 +203,21 @@ class KubernetesFleetApi:
     SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
     def __init__(
-        self, server: str, token: str, client: httpx.Client | None = None, ca_file: str | None = None
+        self, server: str, token: str | None, client: httpx.Client | None = None, ca_file: str | None = None
     ):
         self._server = server.rstrip("/")
         self._client = client or httpx.Client(verify=ca_file or True, timeout=30.0)
-        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path | None = None, context: str = "") -> KubernetesFleetApi:
+        """Use a kubeconfig context (``$KUBECONFIG`` or ~/.kube/config when ``path`` is None)."""
+        path = path or Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")))
+        credentials = credentials_from_kubeconfig(path, context)
+        client = httpx.Client(verify=ssl_context(credentials), timeout=30.0)
+        return cls(credentials.server, credentials.token, client=client)
 
     @classmethod
     def in_cluster(cls) -> KubernetesFleetApi:
