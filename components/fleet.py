@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import fleet_manifests as manifests
+from components import fleet_network as network
 from components.fleet_manifests import ContainerResources, FleetSpec
 from loadtests.config import check_target
 
@@ -163,15 +164,15 @@ class LoadGeneratorFleet(pulumi.ComponentResource):
                 string_data={manifests.USERS_KEY: pulumi.Output.secret(args.test_users)},
                 opts=child,
             )
-        service = manifests.master_service(spec)
+        service = network.master_service(spec)
         k8s.core.v1.Service(
             f"{name}-master-service", metadata=service["metadata"], spec=service["spec"], opts=child
         )
-        metrics = manifests.metrics_service(spec)
+        metrics = network.metrics_service(spec)
         k8s.core.v1.Service(
             f"{name}-metrics-service", metadata=metrics["metadata"], spec=metrics["spec"], opts=child
         )
-        for policy in manifests.network_policies(spec):
+        for policy in network.network_policies(spec):
             role = "egress" if "Egress" in policy["spec"]["policyTypes"] else "ingress"
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}-policy", metadata=policy["metadata"], spec=policy["spec"], opts=child

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from components import fleet_manifests as manifests
+from components import fleet_network as network
 from components.fleet import LoadGeneratorFleet
 from loadtests.errors import TargetNotAllowedError
 from tests.unit.observability_stacks import ENVIRONMENTS, fleet_args
@@ -87,7 +88,7 @@ def test_jobs_are_bounded_non_root_and_read_only(environment):
 
 def test_network_policy_allows_egress_only_to_target_dns_and_master():
     spec = fleet_args("staging").spec()
-    egress, ingress = manifests.network_policies(spec)
+    egress, ingress = network.network_policies(spec)
     assert egress["spec"]["policyTypes"] == ["Egress"]
     rules = egress["spec"]["egress"]
     assert len(rules) == 3
@@ -177,7 +178,7 @@ def test_results_from_log_without_a_document():
 
 def test_metrics_ingress_defaults_to_the_fleets_namespace():
     spec = dataclasses.replace(fleet_args("staging"), monitoring_namespace=None).spec()
-    _, ingress = manifests.network_policies(spec)
+    _, ingress = network.network_policies(spec)
     metrics_rule = next(r for r in ingress["spec"]["ingress"] if r["ports"][0]["port"] == spec.metrics_port)
     selector = metrics_rule["from"][0]["namespaceSelector"]["matchLabels"]
     assert selector == {"kubernetes.io/metadata.name": spec.namespace}
