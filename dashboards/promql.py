@@ -1,4 +1,4 @@
-"""PromQL helpers shared by the dashboard, the alert rules and their tests.
+"""PromQL utilities shared by the dashboard, the alert rules and their tests.
 
 Grafana expands template variables and macros (``$environment``, ``$__rate_interval``)
 before a query reaches Prometheus; a PromQL parser does not know them. ``expand`` performs
