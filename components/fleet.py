@@ -43,6 +43,8 @@ class LoadGeneratorFleetArgs:
         target_ports: TCP ports of the target; default is the URL's port.
         monitoring_namespace: namespace whose Prometheus may scrape the fleet's metrics port;
             default: the fleet's own namespace (ObservabilityStack in the same namespace).
+        influxdb_export: the suite streams samples to the observability stack's InfluxDB
+            (``SuiteConfig.influxdb.enabled``): allow egress to it on port 8086.
         suite_config_json: the suite configuration (``loadtests.config.SuiteConfig.to_json()``);
             the fleet sets its results path and Prometheus exporter settings for the pods.
         test_users: secret Output with the JSON list of test users; None when not needed.
@@ -65,6 +67,7 @@ class LoadGeneratorFleetArgs:
     target_namespace: str | None = None
     target_ports: tuple[int, ...] = ()
     monitoring_namespace: str | None = None
+    influxdb_export: bool = False
     test_users: pulumi.Input[str] | None = None
     code_root: Path | None = None
     master_resources: ContainerResources = field(default_factory=ContainerResources)
@@ -100,6 +103,7 @@ class LoadGeneratorFleetArgs:
             target_ports=tuple(ports),
             target_namespace=self.target_namespace,
             monitoring_namespace=self.monitoring_namespace,
+            influxdb_export=self.influxdb_export,
             code_from_configmap=self.code_root is not None,
             users_secret=None if self.test_users is None else users_secret,
             metrics_port=self.metrics_port,

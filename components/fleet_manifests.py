@@ -80,6 +80,7 @@ class FleetSpec:
     target_ports: tuple[int, ...]
     target_namespace: str | None = None
     monitoring_namespace: str | None = None
+    influxdb_export: bool = False
     code_from_configmap: bool = True
     users_secret: str | None = None
     locustfile: str = "loadtests/locustfile.py"

@@ -2,7 +2,8 @@
 
 A Service through which workers reach the master, a headless Service Prometheus discovers the
 pods' exporters through, and NetworkPolicies that let the pods talk only to the target, the
-cluster DNS and the master, and be reached only by the fleet and the monitoring namespace.
+cluster DNS and the master (and the stack's InfluxDB when the run exports to it), and be
+reached only by the fleet and the monitoring namespace.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from components.fleet_manifests import FleetSpec, fleet_labels, resource_names
-from components.observability_values import FLEET_APP_LABEL, FLEET_METRICS_SERVICE, METRICS_PORT_NAME
+from components.observability_values import (
+    FLEET_APP_LABEL,
+    FLEET_METRICS_SERVICE,
+    INFLUXDB_PORT,
+    METRICS_PORT_NAME,
+)
 
 __all__ = ["master_service", "metrics_service", "network_policies"]
 
@@ -101,6 +107,20 @@ def network_policies(spec: FleetSpec) -> list[dict[str, Any]]:
         },
         {"to": target_peers, "ports": [{"protocol": "TCP", "port": port} for port in spec.target_ports]},
     ]
+    if spec.influxdb_export:
+        # Workers stream their samples to the observability stack's InfluxDB.
+        influxdb = {"app.kubernetes.io/name": "influxdb"}
+        egress.append(
+            {
+                "to": [
+                    {
+                        **_namespace_peer(spec.monitoring_namespace or spec.namespace),
+                        "podSelector": {"matchLabels": influxdb},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": INFLUXDB_PORT}],
+            }
+        )
     ingress: list[dict[str, Any]] = [
         {"from": [{"podSelector": fleet}], "ports": [{"protocol": "TCP", "port": spec.master_port}]}
     ]

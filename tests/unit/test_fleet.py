@@ -182,3 +182,16 @@ def test_metrics_ingress_defaults_to_the_fleets_namespace():
     metrics_rule = next(r for r in ingress["spec"]["ingress"] if r["ports"][0]["port"] == spec.metrics_port)
     selector = metrics_rule["from"][0]["namespaceSelector"]["matchLabels"]
     assert selector == {"kubernetes.io/metadata.name": spec.namespace}
+
+
+def test_influxdb_export_opens_only_the_influxdb_port():
+    without = manifests.FleetSpec(**{**fleet_args("staging").spec().__dict__})
+    with_export = dataclasses.replace(without, influxdb_export=True)
+    (egress_without, _), (egress_with, _) = (
+        network.network_policies(without),
+        network.network_policies(with_export),
+    )
+    added = egress_with["spec"]["egress"][len(egress_without["spec"]["egress"]) :]
+    assert len(added) == 1
+    assert added[0]["ports"] == [{"protocol": "TCP", "port": 8086}]
+    assert added[0]["to"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "influxdb"}
