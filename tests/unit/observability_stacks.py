@@ -68,6 +68,7 @@ def fleet_args(environment: str) -> LoadGeneratorFleetArgs:
         code_root=ROOT,
         worker_resources=ContainerResources("1", "512Mi", "2", "1Gi") if production else ContainerResources(),
         active_deadline_seconds=3 * 3600 if production else 3600,
+        influxdb_export=production,
     )
 
 
