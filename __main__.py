@@ -104,6 +104,7 @@ if settings.kubernetes.enabled:
                 suite_config_json=fleet_suite_config(settings),
                 test_users=load.test_users,
                 code_root=Path(__file__).parent,
+                influxdb_export=settings.observability.enabled,
                 active_deadline_seconds=load.max_duration_s + 600,
             ),
             pulumi.ResourceOptions(providers=[cluster], depends_on=[observability] if observability else []),

@@ -61,9 +61,16 @@ def test_password(test_users: Any) -> pulumi.Output[str]:
 
 def fleet_suite_config(settings: Settings) -> str:
     """The suite configuration the Kubernetes fleet's pods read (no secrets in it)."""
-    from loadtests.config import Stage, SuiteConfig
+    from components.observability_values import service_urls
+    from loadtests.config import InfluxExport, Stage, SuiteConfig
 
     load = settings.load
+    # With the observability stack, samples stream to its InfluxDB database "k6" as well.
+    influxdb = InfluxExport()
+    if settings.observability.enabled:
+        influxdb = InfluxExport(
+            enabled=True, url=service_urls(settings.kubernetes.namespace)["influxdb"], database="k6"
+        )
     return SuiteConfig(
         target=settings.target.base_url,
         run_id=load.run_id,
@@ -77,4 +84,6 @@ def fleet_suite_config(settings: Settings) -> str:
         think_time_min_s=load.think_time_min_s,
         think_time_max_s=load.think_time_max_s,
         allowed_hosts=tuple(settings.target.allowed_hosts),
+        browser_share=load.browser_share,
+        influxdb=influxdb,
     ).to_json()
