@@ -19,7 +19,7 @@ from components.loadtest import LoadTestRun, LoadTestRunArgs, enforce_slo_gate
 from components.local_target import LocalTarget, LocalTargetArgs
 from components.observability import ObservabilityStack, ObservabilityStackArgs
 from components.settings import load_settings
-from components.wiring import fleet_suite_config, local_database_dir, secret_dsn, test_password
+from components.wiring import fleet_of, fleet_suite_config, local_database_dir, secret_dsn, test_password
 
 settings = load_settings()  # every config problem at once, before any resource is registered
 db, load = settings.database, settings.load
@@ -134,7 +134,7 @@ load_test = None
 if load.enabled:
     load_test = LoadTestRun(
         "load-test",
-        LoadTestRunArgs.from_settings(settings, dsn=secret_dsn(db)),
+        LoadTestRunArgs.from_settings(settings, dsn=secret_dsn(db), fleet=fleet_of(settings, fleet)),
         pulumi.ResourceOptions(depends_on=[r for r in (local_target, database, fleet) if r is not None]),
     )
 

@@ -13,7 +13,20 @@ import pulumi
 
 from components.settings import DatabaseSettings, Settings
 
-__all__ = ["fleet_suite_config", "local_database_dir", "secret_dsn", "test_password"]
+__all__ = ["fleet_of", "fleet_suite_config", "local_database_dir", "secret_dsn", "test_password"]
+
+
+def fleet_of(settings: Settings, fleet: Any) -> dict[str, Any]:
+    """Which fleet LoadTestRun drives: local processes, or the LoadGeneratorFleet's Jobs."""
+    if fleet is None:
+        return {"kind": "local"}
+    return {
+        "kind": "kubernetes",
+        "namespace": settings.kubernetes.namespace,
+        "context": settings.kubernetes.context,
+        "master_job": fleet.master_job,
+        "worker_job": fleet.worker_job,
+    }
 
 
 def local_database_dir(project_dir: str, stack: str) -> str:

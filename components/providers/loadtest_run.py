@@ -239,17 +239,40 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
     )
 
 
-def _run_fleet(config: Any, fleet: Mapping[str, Any]) -> dict[str, Any]:
-    """Run on the configured fleet and return the results document."""
+def kubernetes_api(fleet: Mapping[str, Any]) -> Any:
+    """The Kubernetes API client for the fleet: in-cluster credentials, else the kubeconfig context."""
+    from components.fleet_control import KubernetesFleetApi
+
+    if fleet.get("in_cluster"):
+        return KubernetesFleetApi.in_cluster()
+    return KubernetesFleetApi.from_kubeconfig(context=fleet.get("context") or "")
+
+
+def _run_fleet(config: Any, fleet: Mapping[str, Any], api_factory: Any = kubernetes_api) -> dict[str, Any]:
+    """Run on the configured fleet and return the results document.
+
+    Kubernetes: the LoadGeneratorFleet's master and worker Jobs are started, awaited and, when
+    they fail or overrun, deleted by components/fleet_control.FleetController; the master prints
+    the merged results document to its log, which the controller reads back. (Live abort runs in
+    the master there, from the suite's own thresholds; this process only waits.)
+    """
     if fleet.get("kind", "local") == "kubernetes":
-        # components/fleet_control.FleetController starts and awaits the Jobs, but its outcome
-        # carries no results document yet; starting a fleet whose verdict cannot be read would
-        # spend the cluster's time for nothing.
-        raise LoadTestRunError(
-            "the Kubernetes fleet cannot report its results to LoadTestRun yet "
-            "(components/fleet_control.FleetOutcome has no results document); "
-            "run the local fleet (kubernetesEnabled: false) or use `python -m loadtests run` in the cluster"
-        )
+        from components.fleet_control import FleetController, FleetError
+
+        if not fleet.get("master_job") or not fleet.get("worker_job"):
+            raise LoadTestRunError("the Kubernetes fleet has no master/worker Job manifests to start")
+        timeout_s = float(getattr(config, "run_timeout_s", None) or 3600)
+        try:
+            outcome = FleetController(api_factory(fleet)).run(
+                fleet["master_job"], fleet["worker_job"], timeout_s
+            )
+        except FleetError as exc:
+            raise LoadTestRunError(f"the Kubernetes fleet could not run: {exc}") from None
+        if outcome.results is None:
+            raise LoadTestRunError(
+                f"the Kubernetes fleet ended {outcome.state} without results: {outcome.reason}"
+            )
+        return dict(outcome.results)
     from loadtests import runner
 
     return runner.run_local(config)
