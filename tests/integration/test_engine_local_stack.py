@@ -1,5 +1,5 @@
 """The local stack through the real Pulumi engine: preview, up, a no-op rerun, the SLO gate,
-the policy pack, state secrecy, and destroy.
+state secrecy, and destroy. (The policy pack's real preview: test_policy_preview.py.)
 
 One throwaway copy of the project and one file backend for the whole module; the tests run in
 file order and build on each other (the stack is created by the first, destroyed by the last).
@@ -81,19 +81,6 @@ def test_preview_plans_the_whole_local_stack(local_stack: dict) -> None:
         "load-test-run",
     } <= creates
     assert not listening(local_stack["app_port"])  # a preview starts nothing
-
-
-def test_preview_with_the_policy_pack_passes(local_stack: dict) -> None:
-    result = local_stack["engine"].run(
-        "preview",
-        "--stack",
-        STACK,
-        "--policy-pack",
-        str(local_stack["project"] / "policies"),
-        cwd=local_stack["project"],
-    )
-    assert "odavl-perf-policies" in result.stdout
-    assert "mandatory" not in result.stdout.lower()
 
 
 def test_up_creates_everything_and_exports_a_passing_verdict(local_stack: dict) -> None:
