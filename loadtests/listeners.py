@@ -27,7 +27,7 @@ from pathlib import Path
 import gevent
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, Runner, WorkerRunner
 from locust.stats import StatsError
 
 from loadtests.config import WORKER_ID_ENV, SuiteConfig
@@ -170,14 +170,15 @@ class SuiteState:
 
     # --- master: lifecycle -----------------------------------------------------------------
     def on_test_start(self, environment: Environment, **_kwargs) -> None:
-        if not isinstance(environment.runner, MasterRunner) or self.started_at is not None:
+        # The master judges a distributed run; a standalone (local) Locust judges its own.
+        if not isinstance(environment.runner, MasterRunner | LocalRunner) or self.started_at is not None:
             return
         self.started_at = time.time()
         self._greenlets.append(gevent.spawn(self._progress_loop))
 
     def on_quitting(self, environment: Environment, **_kwargs) -> None:
         runner = environment.runner
-        if isinstance(runner, MasterRunner):
+        if isinstance(runner, MasterRunner | LocalRunner):
             self.finish(runner)
         linger = self.config.prometheus.linger_s if self.prometheus is not None else 0.0
         if self.influx is not None:
@@ -188,10 +189,12 @@ class SuiteState:
             # Keep /metrics up so a last scrape sees the final values.
             gevent.sleep(linger)
 
-    def finish(self, runner: MasterRunner) -> None:
+    def finish(self, runner: Runner) -> None:
         if self.results_written:
             return
         self._check_workers(runner)
+        if not isinstance(runner, MasterRunner):
+            self._fold_local()
         now = time.time()
         started = self.started_at or now
         if self.status == "running":
@@ -281,11 +284,21 @@ class SuiteState:
             if index not in self.collector.timeline:
                 self.users_by_bucket.pop(index)
 
+    def _fold_local(self) -> None:
+        """Standalone Locust: fold pending samples and count them as the one "local" worker."""
+        totals = self.collector.totals()  # totals() folds the pending samples first
+        record = self.workers.setdefault("local", WorkerRecord("local", "local"))
+        record.requests, record.failures = totals
+
     def on_test_stopping(self, **_kwargs) -> None:
         # Workers leave on their own from here on; leaving is no longer "lost".
         self.stopping = True
 
-    def _check_workers(self, runner: MasterRunner) -> None:
+    def _check_workers(self, runner: Runner) -> None:
+        if not isinstance(runner, MasterRunner):
+            if self.status == "running" and not self.workers:
+                self.workers["local"] = WorkerRecord("local", "local")
+            return
         if self.status != "running" or self.stopping:
             return
         for client_id, record in self.workers.items():
@@ -316,8 +329,12 @@ class SuiteState:
             except Exception:  # the run must go on; the error is logged with its traceback
                 log.exception("progress update failed")
 
-    def _progress_tick(self, runner: MasterRunner, cfg: SuiteConfig) -> None:
+    def _progress_tick(self, runner: Runner, cfg: SuiteConfig) -> None:
         now = time.time()
+        local = not isinstance(runner, MasterRunner)
+        if local:
+            # No workers ship deltas here: fold this process's own samples (bounded memory).
+            self._fold_local()
         self.vus = runner.user_count
         self.vus_max = max(self.vus_max, self.vus)
         self.users_by_bucket[int(now) // TIMELINE_BUCKET_S] = self.vus
@@ -328,8 +345,8 @@ class SuiteState:
         self._check_workers(runner)
         self._close_buckets()
         requests, failures = self.collector.totals()
-        active = [w for w in runner.clients.values() if w.state != STATE_MISSING]
-        if self.workers and not active and not self.stopping:
+        active = [] if local else [w for w in runner.clients.values() if w.state != STATE_MISSING]
+        if not local and self.workers and not active and not self.stopping:
             self.request_stop("failed", "every worker was lost")
         elapsed = now - (self.started_at or now)
         if cfg.progress_path:

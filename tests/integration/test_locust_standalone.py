@@ -1,0 +1,60 @@
+"""A standalone Locust (no master, no workers) with the suite's listeners writes results too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtests.config import CONFIG_ENV, SuiteConfig
+from loadtests.results import load_document
+from loadtests.shape import Stage
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_standalone_locust_writes_a_valid_results_document(locust_target, tmp_path):
+    suite = SuiteConfig(
+        target=locust_target.url,
+        run_id="standalone",
+        stages=(Stage(1, 5), Stage(6, 5), Stage(1, 0)),
+        stop_timeout_s=4.0,
+        results_path=str(tmp_path / "results.json"),
+    )
+    (tmp_path / "suite.json").write_text(suite.to_json())
+    env = {**os.environ, CONFIG_ENV: str(tmp_path / "suite.json"), "PYTHONPATH": str(REPO_ROOT)}
+    env["PROBE_PATH"] = "/probe"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "bench/locust_probe.py",
+            "--headless",
+            "--host",
+            locust_target.url,
+            "--exit-code-on-error",
+            "0",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    doc = load_document(tmp_path / "results.json")
+    served = locust_target.stats()
+    assert doc["status"] == "completed"
+    assert doc["metrics"]["http_reqs"]["count"] == served["probe"] > 0
+    assert doc["metrics"]["http_req_failed"]["passes"] == served["probe_errors"]
+    assert doc["workers"] == [
+        {"id": "local", "state": "finished", "requests": served["probe"], "failures": served["probe_errors"]}
+    ]
+    assert doc["timeline"] and doc["metrics"]["vus"]["max"] == 5
