@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gevent
+from geventhttpclient.header import Headers
 from locust.env import Environment
 from locust.event import Events
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, Runner, WorkerRunner
@@ -104,14 +105,14 @@ class SuiteState:
         db_ms = None
         db_query = None
         headers = getattr(response, "headers", None)
-        if headers:
-            raw = headers.get("X-Db-Query-Duration")
+        if headers is not None:  # (not `if headers`: Headers.__len__ walks every field)
+            raw = _header(headers, "X-Db-Query-Duration")
             if raw:
                 try:
                     db_ms = float(raw)
                 except ValueError:
                     db_ms = None
-                db_query = headers.get("X-Db-Query-Name")
+                db_query = _header(headers, "X-Db-Query-Name")
         received = response_length or 0
         self.collector.record_request(
             name,
@@ -392,6 +393,18 @@ class SuiteState:
             self.request_stop("aborted", str(command.get("reason") or "aborted by the live check"))
         elif action == "interrupt":
             self.request_stop("interrupted", str(command.get("reason") or "interrupted"))
+
+
+def _header(headers, name: str) -> str | None:
+    """One response header. geventhttpclient's Headers is a dict keyed by lower-case name
+    holding (name, value) pairs (a list of them when repeated); reading that dict directly
+    skips its case-folding accessor, which costs more than the rest of the listener."""
+    if isinstance(headers, Headers):
+        entry = dict.get(headers, name.lower())
+        if entry is None:
+            return None
+        return entry[1] if isinstance(entry, tuple) else entry[-1][1]
+    return headers.get(name)
 
 
 def _stop_then_quit(runner: MasterRunner) -> None:
