@@ -4,7 +4,7 @@ All three load the same cheap endpoint (nginx `return 200`, or the Python target
 nginx is not installed), one client at a time, side by side in one run:
 
   bare   bench/locust_bare.py: FastHttpUser, no listeners
-  suite  bench/locust_probe.py: the suite's listeners (HDR recording, checks, timed session),
+  suite  bench/locust_probe.py: the suite's listeners (HDR recording, checks),
          its Prometheus exporter and its InfluxDB export to a real influxd
   wrk    the Debian wrk, one thread
 

@@ -1,8 +1,8 @@
 """Locustfile: one user class on one endpoint, with every hook of the suite.
 
 The suite's listeners (HDR recording, worker-to-master merge, checks, Prometheus and InfluxDB
-exporters) and its timed session, driving bench/locust_target_server.py. Used by the
-known-answer and exporter tests (path /probe) and by the overhead benchmark (path /fast).
+exporters), driving bench/locust_target_server.py. Used by the known-answer and exporter
+tests (path /probe) and by the overhead benchmarks (path /fast).
 Settings: the run's config file (ODAVL_LOADTEST_CONFIG), and
   PROBE_PATH        path to load (default /probe)
   PROBE_WAIT_MAX_S  think time drawn from 0..this (default 0.05; 0 = none)

@@ -99,8 +99,7 @@ class SuiteState:
     ) -> None:
         group = context.get("group", "") if context else ""
         failed = exception is not None
-        ttfb_ms = getattr(response, "ttfb_ms", None)
-        bytes_sent = getattr(response, "bytes_sent", 0)
+        ttfb_ms, bytes_sent = _ttfb_and_bytes_sent(response)
         status = getattr(response, "status_code", 0) or 0
         db_ms = None
         db_query = None
@@ -393,6 +392,26 @@ class SuiteState:
             self.request_stop("aborted", str(command.get("reason") or "aborted by the live check"))
         elif action == "interrupt":
             self.request_stop("interrupted", str(command.get("reason") or "interrupted"))
+
+
+def _ttfb_and_bytes_sent(response) -> tuple[float | None, int]:
+    """Time to first byte (ms) and bytes sent, as the HTTP client already measured them.
+
+    geventhttpclient times each exchange up to the response headers (`_elapsed`, seconds; the
+    body is read later) and keeps the request head it sent (`_sent_request`); the body sent is
+    the request's payload. Reading them costs nothing on the wire. Other senders (the browser
+    users) set `ttfb_ms` and `bytes_sent` on the response they report.
+    """
+    ttfb_ms = getattr(response, "ttfb_ms", None)
+    if ttfb_ms is None:
+        elapsed = getattr(response, "_elapsed", None)
+        ttfb_ms = elapsed * 1000.0 if elapsed is not None else None
+    sent = getattr(response, "bytes_sent", None)
+    if sent is None:
+        head = getattr(response, "_sent_request", None)
+        payload = getattr(getattr(response, "_request", None), "payload", None)
+        sent = (len(head) if head else 0) + (len(payload) if payload else 0)
+    return ttfb_ms, sent
 
 
 def _header(headers, name: str) -> str | None:

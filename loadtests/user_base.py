@@ -1,4 +1,7 @@
-"""Base classes of the suite's Locust users: timed HTTP session, checks, login.
+"""Base class of the suite's Locust users: group context, checks, login.
+
+Time to first byte and bytes sent come from the HTTP client's own measurements (see
+loadtests.listeners); the users add nothing to the request path but their checks.
 
 Imported only inside Locust processes (it imports Locust, which patches the process with gevent).
 """
@@ -7,42 +10,13 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
 from locust import FastHttpUser
-from locust.contrib.fasthttp import FastHttpSession
 
 from loadtests.config import TestUser
 from loadtests.listeners import suite_state
 
-__all__ = ["SuiteUser", "TimedSession", "items", "parse_json"]
-
-
-class TimedSession(FastHttpSession):
-    """FastHttpSession that also notes time to first byte and an estimate of bytes sent.
-
-    geventhttpclient returns from `_send_request_safe_mode` once the status line and headers
-    are read; the body is read afterwards. The time to that return is the time to first byte.
-    Bytes sent: request line, headers and body (the framing a proxy would count, give or take).
-    """
-
-    def _send_request_safe_mode(self, method: str, url: str, **kwargs):
-        start = time.perf_counter()
-        response = super()._send_request_safe_mode(method, url, **kwargs)
-        # No first byte came from a connection that failed (status 0): no time to first byte.
-        response.ttfb_ms = (time.perf_counter() - start) * 1000.0 if response.status_code else None
-        headers = kwargs.get("headers") or {}
-        payload = kwargs.get("payload") or b""
-        response.bytes_sent = (
-            len(method)
-            + len(url)
-            + 11
-            + sum(map(len, headers))
-            + sum(map(len, headers.values()))
-            + 4 * len(headers)
-            + len(payload)
-        )
-        return response
+__all__ = ["SuiteUser", "items", "parse_json"]
 
 
 def items(body: object) -> list:
@@ -72,8 +46,6 @@ class SuiteUser(FastHttpUser):
 
     def __init__(self, environment) -> None:
         super().__init__(environment)
-        # Same session, plus time to first byte; swapping the class keeps FastHttpUser's set-up.
-        self.client.__class__ = TimedSession
         self._context = {"group": self.group}
         self.token: str | None = None
         self.state = suite_state(environment)
