@@ -2,7 +2,19 @@
 
 Fixtures that start real servers live in `tests/fixtures/<server>.py`, one module per
 server, and are registered here so every test directory can use them.
+
+Locust patches the standard library for gevent when it is first imported. In this process
+that patching would deadlock the Pulumi mock runtime (threads and gRPC) in the tests that run
+after any Locust import, so pytest imports Locust once, unpatched; the Locust processes the
+tests start (masters, workers) are new interpreters and patch themselves as usual.
 """
+
+import os
+
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+import locust  # noqa: F401  (imported unpatched, see above)
+
+del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
 pytest_plugins = [
     "tests.fixtures.postgres",
