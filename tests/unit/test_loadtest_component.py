@@ -43,6 +43,7 @@ def run_mocks() -> None:
     """Other test modules install their own mocks: put these back before every test here."""
     pulumi.runtime.set_mocks(MOCKS, preview=False)
 
+
 from components.loadtest import (  # noqa: E402  (mocks first, then the component)
     LoadTestRun,
     LoadTestRunArgs,
