@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pulumi
 
 from loadtests import slo
-from loadtests.config import USER_GROUPS
+from loadtests.config import USER_GROUPS, is_loopback
 from loadtests.shape import PROFILES as PROFILE_STAGES
 
 NAMESPACE = "odavl-perf"
@@ -360,15 +360,6 @@ def parse_duration(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_test_users(raw: str) -> str | None:
     try:
         users = json.loads(raw)
@@ -465,11 +456,11 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
         )
     elif base_url and host not in allowed:
         r.problem("targetBaseUrl", base_url, f"a host listed in {NAMESPACE}:targetAllowedHosts {allowed}")
-    if environment == "local" and host and not _is_loopback(host):
+    if environment == "local" and host and not is_loopback(host):
         r.problem(
             "targetBaseUrl", base_url, "a loopback host (127.0.0.1, localhost or ::1) on the local stack"
         )
-    if start_app and host and not _is_loopback(host):
+    if start_app and host and not is_loopback(host):
         r.problem("targetStartReferenceApp", start_app, "false unless the target is a loopback address")
     return TargetSettings(
         base_url=base_url.rstrip("/"),
@@ -636,7 +627,7 @@ def _threshold_problems(lines: list[Any]) -> list[str]:
 def _parse_database(r: _Reader, environment: str) -> DatabaseSettings:
     manage = r.boolean("databaseManageLocalServer")
     host = r.string("databaseHost", allow_empty=False, expected="a host name or address")
-    if manage and host and not _is_loopback(host):
+    if manage and host and not is_loopback(host):
         r.problem("databaseHost", host, "a loopback address when databaseManageLocalServer is true")
     sslmode = r.string("databaseSslMode", choices=SSL_MODES)
     if environment != "local" and sslmode in ("disable", "allow", "prefer"):

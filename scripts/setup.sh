@@ -82,8 +82,12 @@ install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" "$PULUMI_BIN/p
 install -m 0755 "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$PULUMI_BIN/pulumi-resource-pulumi-python"
 cat > "$PULUMI_BIN/pulumi-language-python" <<EOF
 #!/bin/sh
-# The Python language host of odavl-perf (tools/pulumi_language_python.py), run by its virtualenv.
-exec "$ROOT/.venv/bin/python" "$ROOT/tools/pulumi_language_python.py" "\$@"
+# The Python language host of odavl-perf (tools/pulumi_language_python.py), run by the
+# virtualenv of the project Pulumi runs in (its working directory), else of the last checkout
+# that ran scripts/setup.sh.
+root="\$PWD"
+[ -x "\$root/.venv/bin/python" ] && [ -f "\$root/tools/pulumi_language_python.py" ] || root="$ROOT"
+exec "\$root/.venv/bin/python" "\$root/tools/pulumi_language_python.py" "\$@"
 EOF
 chmod 0755 "$PULUMI_BIN/pulumi-language-python"
 WHEEL="$CACHE/wheels/pulumi-${PULUMI_VERSION}-py3-none-any.whl"
