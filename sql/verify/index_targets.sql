@@ -54,7 +54,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 
 -- index: idx_insight_issues_file_path
 -- query: INSIGHT_ISSUES_FILE_PATH_SEARCH
--- params: SELECT '%webhooks/jobs%' AS pattern, 1 AS org_id, 50 AS "limit", 0 AS "offset"
+-- params: SELECT '%quartz_relay%' AS pattern, 1 AS org_id, 50 AS "limit", 0 AS "offset"
 SELECT id, project_id, detector, severity, status, title, file_path, line_number, created_at, resolved_at
 FROM insight_issues
 WHERE file_path ILIKE %(pattern)s

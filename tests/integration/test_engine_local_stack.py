@@ -45,8 +45,9 @@ def local_stack(pulumi_engine: Engine, tmp_path_factory: pytest.TempPathFactory)
         engine.run("config", "set", f"odavl-perf:{key}", value, "--stack", STACK, cwd=project)
     state = {"project": project, "engine": engine, "app_port": app_port, "db_port": db_port}
     yield state
-    # Whatever happened above, leave no server behind.
+    # Whatever happened above, leave no server and no stack behind (the backend is shared).
     engine.run("destroy", "--yes", "--stack", STACK, cwd=project, check=False)
+    engine.run("stack", "rm", "--yes", "--stack", STACK, cwd=project, check=False)
 
 
 def outputs(stack: dict) -> dict:

@@ -14,6 +14,7 @@ import pytest
 from loadtests.config import InfluxExport, PrometheusExport, RunConfig, TestUser
 from loadtests.runner import run_local
 from loadtests.shape import Stage
+from services.prometheus import PrometheusServer
 from tests.fixtures.metrics_servers import running_locust_target
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,18 @@ def free_ports(n: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus_server():
+    """A Prometheus of this module's own: the session's keeps series of earlier tests' runs,
+    which `max_over_time` would add to this run's totals."""
+    server = PrometheusServer(targets=[], scrape_interval_s=1.0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
