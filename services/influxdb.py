@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from services.process import stop_server
+
 __all__ = ["InfluxDBError", "InfluxDBServer"]
 
 INFLUXD_BIN = "influxd"
@@ -148,20 +150,8 @@ class InfluxDBServer:
             raise InfluxDBError(f"write failed: HTTP {exc.code} {exc.read()[:300]!r}") from None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        stop_server(self.process, self._log, self.dir)
+        self.process, self._log, self.dir = None, None, None
 
     def __enter__(self) -> InfluxDBServer:
         return self.start()

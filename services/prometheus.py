@@ -24,6 +24,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from services.process import stop_server
+
 __all__ = ["PrometheusError", "PrometheusServer"]
 
 PROMETHEUS_BIN = "prometheus"
@@ -178,20 +180,8 @@ class PrometheusServer:
         raise PrometheusError(f"scrape targets not all up within {timeout_s} s: {self.targets_health()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        stop_server(self.process, getattr(self, "_log", None), self.dir)
+        self.process, self._log, self.dir = None, None, None
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
