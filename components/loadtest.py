@@ -48,6 +48,7 @@ class LoadTestRunArgs:
         run_id: changing it forces a new run (`odavl-perf:loadRunId`).
         stack, environment: the stack's name and environment ("local"|"staging"|"production").
         target: base URL under test; its host must be in `allowed_hosts`.
+        ca_bundle: PEM file of CAs trusted for an https target besides the system store ("" = none).
         profile, max_users, time_scale, stages: the load profile (stages override the profile's).
         workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
         thresholds: SLO threshold lines (loadtests/slo.py syntax); baseline: "previous"|"none"|run id.
@@ -64,6 +65,7 @@ class LoadTestRunArgs:
     thresholds: Sequence[str]
     environment: str = "local"
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1")
+    ca_bundle: str = ""
     profile: str = "staged"
     max_users: int = 20
     time_scale: float = 1.0
@@ -110,6 +112,7 @@ class LoadTestRunArgs:
             environment=settings.environment,
             target=settings.target.base_url,
             allowed_hosts=tuple(settings.target.allowed_hosts),
+            ca_bundle=settings.target.ca_bundle,
             profile=load.profile,
             max_users=load.max_users,
             time_scale=load.time_scale,
@@ -139,6 +142,8 @@ class LoadTestRunArgs:
             "environment": self.environment,
             "target": self.target,
             "allowed_hosts": list(self.allowed_hosts),
+            # Absolute for the same reason as reports_dir below.
+            "ca_bundle": os.path.abspath(self.ca_bundle) if self.ca_bundle else "",
             "profile": self.profile,
             "max_users": self.max_users,
             "time_scale": float(self.time_scale),

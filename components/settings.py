@@ -30,6 +30,7 @@ import pulumi
 from loadtests import slo
 from loadtests.config import USER_GROUPS, is_loopback
 from loadtests.shape import PROFILES as PROFILE_STAGES
+from loadtests.target_tls import ca_bundle_problem
 
 NAMESPACE = "odavl-perf"
 ENVIRONMENTS = ("local", "staging", "production")
@@ -132,6 +133,7 @@ class TargetSettings:
     allowed_hosts: tuple[str, ...]
     start_reference_app: bool
     reference_app_port: int
+    ca_bundle: str = ""  # PEM file of CAs trusted besides the system store; "" = system store only
 
 
 @dataclass(frozen=True)
@@ -443,6 +445,10 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
         r.problem("targetAllowedHosts", allowed, "a non-empty list of host names")
         allowed = []
     start_app = r.boolean("targetStartReferenceApp")
+    ca_bundle = r.string("targetCaBundle")
+    bundle_problem = ca_bundle_problem(ca_bundle) if ca_bundle else None
+    if bundle_problem:
+        r.problem("targetCaBundle", ca_bundle, bundle_problem)
 
     parts = urlsplit(base_url)
     host, port = "", 0
@@ -468,6 +474,7 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
         allowed_hosts=tuple(allowed),
         start_reference_app=start_app,
         reference_app_port=port,
+        ca_bundle=ca_bundle,
     )
 
 

@@ -76,6 +76,7 @@ def fleet_suite_config(settings: Settings) -> str:
     """The suite configuration the Kubernetes fleet's pods read (no secrets in it)."""
     from components.observability_values import service_urls
     from loadtests.config import InfluxExport, Stage, SuiteConfig
+    from loadtests.target_tls import read_ca_bundle
 
     load = settings.load
     # With the observability stack, samples stream to its InfluxDB database "k6" as well.
@@ -97,6 +98,10 @@ def fleet_suite_config(settings: Settings) -> str:
         think_time_min_s=load.think_time_min_s,
         think_time_max_s=load.think_time_max_s,
         allowed_hosts=tuple(settings.target.allowed_hosts),
+        # The certificates themselves, so the pods verify the target without a file mount.
+        ca_bundle_pem=read_ca_bundle(settings.target.ca_bundle, "odavl-perf:targetCaBundle")
+        if settings.target.ca_bundle
+        else "",
         browser_share=load.browser_share,
         influxdb=influxdb,
     ).to_json()

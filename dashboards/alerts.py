@@ -103,12 +103,12 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "P95 Cumulative Layout Shift above 0.1",
     ),
     AlertRule(
-        "LoadTestSlowFirstInput",
-        _p95("web_vitals_fid_seconds"),
+        "LoadTestSlowInteraction",
+        _p95("web_vitals_inp_seconds"),
         ">",
-        0.1,
+        0.2,
         "warning",
-        "P95 First Input Delay above 100 ms",
+        "P95 Interaction to Next Paint above 200 ms",
     ),
     AlertRule(
         "LoadTestChecksFailing",

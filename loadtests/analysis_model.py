@@ -239,7 +239,6 @@ _ROWS: tuple[tuple[str, str, str, str, str], ...] = (
     ("TTFB", "P99", "time_to_first_byte", "p99", "ms"),
     ("Web vitals", "LCP P95", "web_vitals_lcp", "p95", "ms"),
     ("Web vitals", "CLS P95", "web_vitals_cls", "p95", ""),
-    ("Web vitals", "FID P95", "web_vitals_fid", "p95", "ms"),
     ("Web vitals", "INP P95", "web_vitals_inp", "p95", "ms"),
 )
 

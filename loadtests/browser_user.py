@@ -3,10 +3,10 @@
 A small share of the virtual users are `BrowserUser`s. Each owns one browser, run by
 loadtests/browser_driver.py in a child process (Playwright cannot run inside gevent), and on
 every task visits a page of the target: load, wait until rendered, click the page's interaction
-target, read LCP, CLS, INP and FID. Per visit it records, through the suite's listener state
-(`loadtests.listeners.suite_state(environment)`):
+target, read LCP, CLS and INP (Google's web-vitals library in the page). Per visit it records,
+through the suite's listener state (`loadtests.listeners.suite_state(environment)`):
 
-- the vitals: `record_web_vital("lcp" | "cls" | "inp" | "fid", page, group, value)` (ms; CLS
+- the vitals: `record_web_vital("lcp" | "cls" | "inp", page, group, value)` (ms; CLS
   unitless), page = the endpoint name "GET <path>", group = the user's group ("dashboard"). They
   land in the worker's collector as web_vitals_* trends (merged on the master with every other
   worker's) and in the web_vitals_*{page} Prometheus histograms;
@@ -16,6 +16,9 @@ target, read LCP, CLS, INP and FID. Per visit it records, through the suite's li
   X-Db-Query-Duration header, the bytes transferred; a failed visit is a failed request with its
   error. The context carries {"group", "browser": True, "vitals"}.
 
+A vital the browser did not report is not recorded; the user logs a warning naming it and the
+Chromium version, once per metric.
+
 Chromium comes from the Debian package (`/usr/bin/chromium`, or $ODAVL_CHROMIUM).
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -73,12 +77,12 @@ VITAL_METRICS = (
     ("lcp", "lcp_ms"),
     ("cls", "cls"),
     ("inp", "inp_ms"),
-    ("fid", "fid_ms"),
 )
 BROWSER_START_TIMEOUT_S = 90.0
 BROWSER_CLOSE_TIMEOUT_S = 20.0
 # Time the driver may need beyond the visit's own timeout (context set-up and tear-down).
 VISIT_MARGIN_S = 15.0
+LOG = logging.getLogger(__name__)
 
 
 class BrowserError(LoadTestError):
@@ -339,6 +343,8 @@ class BrowserUser(User):
         self._browser: BrowserProcess | None = None
         self._next_page = 0
         self._recorder: VitalsRecorder | None = None
+        # Vitals already warned about as unreported: one warning per metric, not one per visit.
+        self._warned_unreported: set[str] = set()
 
     def on_start(self) -> None:
         if not self.host:
@@ -391,6 +397,11 @@ class BrowserUser(User):
         except BrowserError as exc:
             outcome = VisitOutcome({"ok": False, "url": path, "error": str(exc)})
         record_visit(self._recorder, endpoint, self.group, outcome)
+        if outcome.vitals is not None:
+            for name, message in outcome.vitals.unreported.items():
+                if name not in self._warned_unreported:
+                    self._warned_unreported.add(name)
+                    LOG.warning("%s %s: %s", REQUEST_TYPE, endpoint, message)
         if outcome.error is None:
             response_time = outcome.document_ms if outcome.document_ms is not None else outcome.elapsed_ms
         else:

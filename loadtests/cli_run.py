@@ -4,7 +4,9 @@
         --time-scale 0.02 --workers 2 --results reports/run.json
 
 Test users come from ODAVL_LOADTEST_USERS (JSON) or --users-file / ODAVL_LOADTEST_USERS_FILE,
-never from the command line. Ctrl-C stops the run and keeps the partial results.
+never from the command line. An https target's certificate must verify against the system store
+(or --ca-bundle) before the run starts; the users follow no redirects. Ctrl-C stops the run and
+keeps the partial results.
 Exit codes: 0 completed, 99 aborted by a live check, 2 interrupted, failed or bad input.
 """
 
@@ -28,6 +30,7 @@ from loadtests.config import (
     load_test_users,
 )
 from loadtests.shape import PROFILES, Stage
+from loadtests.target_tls import ca_bundle_problem
 
 __all__ = ["add_parser", "run_command"]
 
@@ -61,6 +64,14 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
     return value
+
+
+def parse_ca_bundle(text: str) -> str:
+    """A CA bundle path -> its absolute path, once it is known to be a file of PEM certificates."""
+    problem = ca_bundle_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {problem}")
+    return str(Path(text).resolve())
 
 
 def parse_stages(text: str) -> tuple[Stage, ...]:
@@ -119,10 +130,18 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--allowed-host", action="append", dest="allowed_hosts", help="allowed target host (repeatable)"
     )
+    p.add_argument(
+        "--ca-bundle",
+        type=parse_ca_bundle,
+        help="PEM file of CA certificates to trust for an https target, besides the system store",
+    )
     p.add_argument("--profile", default="staged", choices=sorted(PROFILES))
     p.add_argument("--max-users", type=_non_negative_int, default=1200, help="users at the profile's peak")
     p.add_argument(
-        "--time-scale", type=_positive_float, default=1.0, help="1.0 = the 31-minute specification"
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="1.0 = the stages as specified (staged: 26 minutes)",
     )
     p.add_argument(
         "--stages", type=parse_stages, help="explicit stages SECONDS:USERS,... (overrides --profile)"
@@ -159,6 +178,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     extra: dict[str, Any] = {}
     if args.allowed_hosts:
         extra["allowed_hosts"] = tuple(args.allowed_hosts)
+    if args.ca_bundle:
+        extra["ca_bundle"] = args.ca_bundle
     if args.weights:
         extra["user_weights"] = args.weights
     return RunConfig(

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from loadtests.errors import ConfigError, TargetNotAllowedError
 from loadtests.shape import PROFILES, Stage, profile_stages
+from loadtests.target_tls import ca_bundle_problem
 
 __all__ = [
     "CONFIG_ENV",
@@ -121,6 +122,8 @@ class RunConfig:
     stack: str = "local"
     environment: str = "local"
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
+    # PEM file of CA certificates trusted for an https target besides the system store.
+    ca_bundle: str | None = None
     allow_production: bool = False
     prometheus: PrometheusExport = field(default_factory=PrometheusExport)
     influxdb: InfluxExport = field(default_factory=InfluxExport)
@@ -163,6 +166,10 @@ class RunConfig:
                 " must satisfy 0 <= min <= max"
             )
         problems.extend(weight_problems(self.user_weights))
+        if self.ca_bundle:
+            bundle_problem = ca_bundle_problem(self.ca_bundle)
+            if bundle_problem:
+                problems.append(f"target.ca_bundle: {self.ca_bundle!r}: expected {bundle_problem}")
         share = self.browser_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
             problems.append(f"load.browser_share: {share!r} must be a number from 0 up to (not including) 1")
@@ -273,6 +280,9 @@ class SuiteConfig:
     prometheus: PrometheusExport = field(default_factory=PrometheusExport)
     influxdb: InfluxExport = field(default_factory=InfluxExport)
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
+    # PEM text of the CA certificates trusted besides the system store (loadtests/target_tls.py);
+    # the text rather than a path, so a worker pod verifies the target without a file mount.
+    ca_bundle_pem: str = ""
 
     def identity(self) -> dict:
         """The results document's run_id, stack, environment, target and profile."""

@@ -14,7 +14,7 @@ its lock costs several.
     http_req_duration_seconds{endpoint,group}     histogram
     time_to_first_byte_seconds{endpoint}          histogram
     db_query_duration_seconds{endpoint,query}     histogram (query: X-Db-Query-Name, else endpoint)
-    web_vitals_{lcp,inp,fid}_seconds{page}        histograms;  web_vitals_cls{page} (unitless)
+    web_vitals_{lcp,inp}_seconds{page}            histograms;  web_vitals_cls{page} (unitless)
     checks_total{endpoint,result}                 counter ("pass" | "fail")
     successful_requests_total / failed_requests_total / auth_failures_total {endpoint}
     data_received_bytes_total, data_sent_bytes_total
@@ -34,7 +34,7 @@ __all__ = ["CLS_BUCKETS", "SECONDS_BUCKETS", "PrometheusExporter"]
 
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 4, 5, 10)
 CLS_BUCKETS = (0.01, 0.05, 0.1, 0.15, 0.25, 0.5, 1)
-WEB_VITALS = ("lcp", "inp", "fid")
+WEB_VITALS = ("lcp", "inp")
 # Observations are kept in milliseconds on the request path; edges in ms for bisect.
 _EDGES_MS = tuple(edge * 1000.0 for edge in SECONDS_BUCKETS)
 
@@ -134,7 +134,7 @@ class PrometheusExporter:
         self.auth_failures[endpoint] = self.auth_failures.get(endpoint, 0) + 1
 
     def observe_web_vital(self, name: str, page: str, value: float) -> None:
-        """`value` in ms for lcp/inp/fid, unitless for cls."""
+        """`value` in ms for lcp/inp, unitless for cls."""
         if name != "cls" and name not in WEB_VITALS:
             raise ValueError(f"unknown web vital {name!r}; expected cls or one of {', '.join(WEB_VITALS)}")
         edges = CLS_BUCKETS if name == "cls" else _EDGES_MS

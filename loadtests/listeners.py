@@ -146,7 +146,7 @@ class SuiteState:
             self.influx.observe_auth_failure(endpoint, group)
 
     def record_web_vital(self, name: str, page: str, group: str, value: float) -> None:
-        """`name` is lcp, inp, fid (value in ms) or cls (unitless)."""
+        """`name` is lcp, inp (value in ms) or cls (unitless)."""
         self.collector.record_trend(f"web_vitals_{name}", page, group, value)
         if self.prometheus is not None:
             self.prometheus.observe_web_vital(name, page, value)

@@ -9,7 +9,7 @@ data only, so one verdict covers the whole fleet.
 Metric names follow k6 (the specification's script):
   trends   http_req_duration, api_response_time (= http_req_duration of /api/ endpoints),
            db_query_duration (the target's X-Db-Query-Duration header), time_to_first_byte,
-           web_vitals_lcp/inp/fid (ms), web_vitals_cls (unitless)
+           web_vitals_lcp/inp (ms), web_vitals_cls (unitless)
   rates    http_req_failed and error_rate (share of failed requests), checks (share passed)
   counters http_reqs, successful_requests, failed_requests, auth_failures, data_received,
            data_sent (bytes)
@@ -43,7 +43,6 @@ TREND_METRICS = (
     "web_vitals_lcp",
     "web_vitals_cls",
     "web_vitals_inp",
-    "web_vitals_fid",
 )
 RATE_METRICS = ("http_req_failed", "error_rate", "checks")
 COUNTER_METRICS = (

@@ -8,6 +8,7 @@ Python API (used by `python -m loadtests run` and by the LoadTestRun dynamic res
     doc = run_local(
         RunConfig(
             target="http://127.0.0.1:8080",       # host must be in allowed_hosts (loopback by default)
+            ca_bundle=None,                       # or a PEM file of private CAs for an https target
             profile="staged", max_users=50, time_scale=0.02,   # or stages=(Stage(10, 5), ...)
             workers=2,
             user_weights={"dashboard": 25, ...}, think_time_min_s=1, think_time_max_s=6,
@@ -25,7 +26,9 @@ Python API (used by `python -m loadtests run` and by the LoadTestRun dynamic res
   completed    the profile ran to its end
   aborted      `live_check` returned a reason (it is the document's `abort_reason`)
   interrupted  Ctrl-C (KeyboardInterrupt) or the run timeout; partial results are kept
-  failed       the master could not run (e.g. workers never connected); `abort_reason` says why
+  failed       the test could not run: the target's TLS certificate does not verify (checked
+               before any process starts, so nothing is sent), or the master could not run
+               (e.g. workers never connected); `abort_reason` says why
 A worker that dies mid-run is reported (progress `events`, a log warning) and marked "lost" in
 the document's `workers`; the run goes on with the others.
 
@@ -68,6 +71,7 @@ from loadtests.config import (
 from loadtests.errors import ResultsError, RunError
 from loadtests.results import build_document, load_document, write_document
 from loadtests.shape import total_duration
+from loadtests.target_tls import read_ca_bundle, tls_problem
 
 __all__ = ["RunHandle", "run_local"]
 
@@ -135,6 +139,7 @@ def _suite_config(config: RunConfig, run_dir: Path) -> SuiteConfig:
         prometheus=config.prometheus,
         influxdb=config.influxdb,
         allowed_hosts=tuple(config.allowed_hosts),
+        ca_bundle_pem=read_ca_bundle(config.ca_bundle) if config.ca_bundle else "",
     )
 
 
@@ -167,8 +172,8 @@ def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Po
             raise RunError(f"cannot start {cmd[0]}: {exc.strerror}") from None
 
 
-def start_fleet(config: RunConfig) -> RunHandle:
-    """Validate `config`, write the run's files and start the master and its workers."""
+def _prepare(config: RunConfig) -> RunHandle:
+    """Validate `config` and write the run's files; no process is started yet."""
     config.validate()
     run_dir = Path(tempfile.mkdtemp(prefix="odavl-loadtest-"))
     log_dir = Path(config.log_dir) if config.log_dir else run_dir
@@ -177,6 +182,18 @@ def start_fleet(config: RunConfig) -> RunHandle:
     (run_dir / "suite.json").write_text(suite.to_json(), encoding="utf-8")
     handle = RunHandle(config=config, run_dir=run_dir, log_dir=log_dir, suite=suite)
     Path(suite.results_path).unlink(missing_ok=True)
+    return handle
+
+
+def start_fleet(config: RunConfig) -> RunHandle:
+    """Validate `config`, write the run's files and start the master and its workers."""
+    handle = _prepare(config)
+    _start_processes(handle)
+    return handle
+
+
+def _start_processes(handle: RunHandle) -> None:
+    config, log_dir = handle.config, handle.log_dir
     locustfile = str(Path(config.locustfile).resolve()) if config.locustfile else str(SUITE_LOCUSTFILE)
     port = _free_port()
     stop_timeout = str(math.ceil(config.stop_timeout_s))  # Locust takes whole seconds
@@ -205,7 +222,6 @@ def start_fleet(config: RunConfig) -> RunHandle:
         handle.workers.append(
             _spawn(worker_cmd, _child_env(handle, f"worker-{i}"), log_dir / f"worker-{i}.log")
         )
-    return handle
 
 
 def _read_progress(handle: RunHandle) -> dict | None:
@@ -360,9 +376,25 @@ def _failed_document(handle: RunHandle, reason: str) -> dict:
     )
 
 
+def _refuse(handle: RunHandle, reason: str) -> dict:
+    """The results of a run refused before any Locust process started: "failed", with the reason."""
+    log.error("the run is refused: %s", reason)
+    doc = _failed_document(handle, reason)
+    write_document(doc, handle.config.results_path)
+    if not handle.config.log_dir:
+        shutil.rmtree(handle.run_dir, ignore_errors=True)
+    return doc
+
+
 def run_local(config: RunConfig, on_tick: Callable[[dict], None] | None = None) -> dict:
     """Run a load test with a local master and `config.workers` workers; see the module docstring."""
-    handle = start_fleet(config)
+    handle = _prepare(config)
+    # The workers verify the certificate on every connection as well; checking it here first
+    # turns an untrusted target into one clear reason instead of a run of failed requests.
+    tls_refusal = tls_problem(config.target, handle.suite.ca_bundle_pem)
+    if tls_refusal:
+        return _refuse(handle, tls_refusal)
+    _start_processes(handle)
     try:
         return wait_fleet(handle, on_tick)
     finally:

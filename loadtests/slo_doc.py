@@ -2,11 +2,17 @@
 
     python -m loadtests.slo_doc            # write docs/SLO_BASELINES.md
     python -m loadtests.slo_doc --check    # exit 1 when the committed document is out of date
+    python -m loadtests.slo_doc --from-results RESULTS.json --conditions "reference app, ..."
+                                           # measure the endpoint baselines from a real run's
+                                           # results, write docs/endpoint_baselines.json, then
+                                           # the document
 
 Sources: `loadtests/slo_catalog.py` (every objective), the stack files' `odavl-perf:sloThresholds`
 (what each stack's gate enforces), `loadtests/shape.py` (the staged profile), the load-testing
 alert rules (`alerts/load_testing.rules.yml`) and the burn-rate rules generated from the
-catalog (`alerts/slo_burn_rate.py`). Nothing in the document is typed by hand twice.
+catalog (`alerts/slo_burn_rate.py`), and the measured endpoint baselines
+(`docs/endpoint_baselines.json`, loadtests/endpoint_baselines.py). Nothing in the document is
+typed by hand twice.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ from typing import Any
 import yaml
 
 from loadtests import slo_catalog as catalog
+from loadtests.endpoint_baselines import baselines_from_results, read_baselines, write_baselines
+from loadtests.errors import LoadTestError
+from loadtests.results import load_document
 from loadtests.shape import PROFILES
 
-__all__ = ["DOC_PATH", "STACK_FILES", "main", "render", "stack_thresholds"]
+__all__ = ["BASELINES_PATH", "DOC_PATH", "STACK_FILES", "main", "render", "stack_thresholds"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "SLO_BASELINES.md"
+BASELINES_PATH = ROOT / "docs" / "endpoint_baselines.json"
 STACK_FILES = ("Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml")
 ALERT_RULES = ROOT / "alerts" / "load_testing.rules.yml"
 THRESHOLDS_KEY = "odavl-perf:sloThresholds"
@@ -140,10 +150,7 @@ def _web_vitals() -> str:
     for vital in catalog.WEB_VITALS:
         unit = f" {vital.unit}" if vital.unit else ""
         gate = gated.get(vital.metric)
-        if gate is None and vital.metric == catalog.SPEC_FID_THRESHOLD.metric:
-            gate_text = f"reported, `{catalog.SPEC_FID_THRESHOLD.expression}` (specification; not gated)"
-        else:
-            gate_text = f"`{gate.expression}`" if gate else "-"
+        gate_text = f"`{gate.expression}`" if gate else "-"
         rows.append(
             (
                 vital.name,
@@ -157,8 +164,9 @@ def _web_vitals() -> str:
         [
             "## 2. Web vitals",
             "Bands at the 75th percentile of page loads (web.dev); the gate holds the 95th percentile "
-            "of the browser users' page visits to the bound in the last column. INP replaced FID as a "
-            "Core Web Vital in March 2024.",
+            "of the browser users' page visits to the bound in the last column. INP is the Core Web "
+            "Vital for responsiveness since March 2024; the browser users measure it with Google's "
+            "web-vitals library.",
             _table(("Vital", "Good", "Needs improvement", "Poor", "Gate"), rows),
         ]
     )
@@ -210,18 +218,62 @@ def _capacity() -> str:
     )
 
 
-def _endpoints() -> str:
+def _measured_run(run: dict[str, Any]) -> str:
+    """One sentence naming the run the endpoint baselines come from."""
+    walk, users = [], 0
+    for stage in run["stages"]:
+        seconds, target = _n(stage["duration_s"]), stage["target"]
+        if target == users:
+            walk.append(f"hold {target} users for {seconds} s")
+        else:
+            walk.append(f"{'ramp' if target > users else 'down'} to {target} in {seconds} s")
+        users = target
+    started = str(run["started_at"])
+    conditions = f"; {run['conditions']}" if run.get("conditions") else ""
+    return (
+        f"Measured in run `{run['run_id']}` on {started[:10]} at {started[11:19]} UTC: profile "
+        f"`{run['profile']}` ({', '.join(walk)}), {run['peak_users']} users at the peak, "
+        f"{_n(run['duration_s'])} s, {run['workers']} Locust workers, target `{run['target']}`{conditions}. "
+        "P50/P95/P99 are the merged `http_req_duration` percentiles of all workers; re-measure with "
+        "`python bench/endpoint_baselines.py`, or `python -m loadtests.slo_doc --from-results RESULTS.json` "
+        "for the results of another run."
+    )
+
+
+def _endpoints(baselines: dict[str, Any] | None) -> str:
+    measured = (baselines or {}).get("endpoints") or {}
+    rows = []
+    for e in catalog.ENDPOINT_SLOS:
+        row = measured.get(e.endpoint)
+        numbers = (
+            (str(row["requests"]), *(f"{_n(row[f'{p}_ms'])} ms" for p in ("p50", "p95", "p99")))
+            if row
+            else ("-", "not measured", "not measured", "not measured")
+        )
+        rows.append((f"`{e.endpoint}`", e.service, *numbers, f"{_n(e.target_p95_ms)} ms"))
+    run = (
+        _measured_run(baselines["run"])
+        if baselines
+        else "No measured run yet: run `python -m loadtests.slo_doc --from-results RESULTS.json`."
+    )
     return "\n\n".join(
         [
             "## 5. Endpoint SLOs",
-            "Baseline P95 as measured before optimisation, target P95 as an endpoint threshold "
-            "(`http_req_duration{endpoint:NAME}: p(95)<TARGET`).",
+            "Baseline P50/P95/P99 as measured against the reference app, target P95 as an endpoint "
+            "threshold (`http_req_duration{endpoint:NAME}: p(95)<TARGET`) that the staging and "
+            "production stacks enforce.",
+            run,
             _table(
-                ("Endpoint", "Service", "Baseline P95", "Target P95"),
                 (
-                    (f"`{e.endpoint}`", e.service, f"{_n(e.baseline_p95_ms)} ms", f"{_n(e.target_p95_ms)} ms")
-                    for e in catalog.ENDPOINT_SLOS
+                    "Endpoint",
+                    "Service",
+                    "Requests",
+                    "Baseline P50",
+                    "Baseline P95",
+                    "Baseline P99",
+                    "Target P95",
                 ),
+                rows,
             ),
         ]
     )
@@ -365,11 +417,15 @@ def _targets() -> str:
     )
 
 
-def render(root: Path = ROOT) -> str:
+def render(root: Path = ROOT, baselines: dict[str, Any] | None = None) -> str:
+    """The document. `baselines` defaults to the committed docs/endpoint_baselines.json (read from
+    the project, like the alert rules, whatever `root` holds the stack files)."""
+    if baselines is None and BASELINES_PATH.exists():
+        baselines = read_baselines(BASELINES_PATH)
     sections = [
         "# SLO baselines",
         "<!-- Generated by `python -m loadtests.slo_doc` from loadtests/slo_catalog.py, the stack files, "
-        "loadtests/shape.py and the alert rules; do not edit by hand. -->",
+        "loadtests/shape.py, the alert rules and docs/endpoint_baselines.json; do not edit by hand. -->",
         "Service level objectives and performance baselines of ODAVL Studio Hub, as enforced by the "
         "odavl-perf load-test gate (`pulumi up`, `python -m loadtests gate`), analysed by "
         "`python -m loadtests analyze` and watched by the alert rules below.",
@@ -377,7 +433,7 @@ def render(root: Path = ROOT) -> str:
         _web_vitals(),
         _database(),
         _capacity(),
-        _endpoints(),
+        _endpoints(baselines),
         _alerting(),
         _error_budgets(),
         _targets(),
@@ -385,20 +441,49 @@ def render(root: Path = ROOT) -> str:
     return "\n\n".join(sections) + "\n"
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.slo_doc", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/SLO_BASELINES.md is out of date")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="RESULTS.json",
+        help="measure the endpoint baselines from this completed run's results document first",
+    )
+    parser.add_argument(
+        "--conditions",
+        default="",
+        help="what the results document does not say about the run (target set-up, think time)",
+    )
+    parser.add_argument("--baselines", type=Path, default=BASELINES_PATH, help="the endpoint baseline file")
+    parser.add_argument("--output", type=Path, default=DOC_PATH, help="the document to write or check")
     args = parser.parse_args(argv)
-    text = render()
-    current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else None
+    if args.check and args.from_results:
+        parser.error("--check compares the committed files; it cannot be combined with --from-results")
+    try:
+        if args.from_results:
+            endpoints = [e.endpoint for e in catalog.ENDPOINT_SLOS]
+            data = baselines_from_results(load_document(args.from_results), endpoints, args.conditions)
+            write_baselines(data, args.baselines)
+            print(f"wrote {_shown(args.baselines)} from run {data['run']['run_id']!r}")
+        baselines = read_baselines(args.baselines) if args.baselines.exists() else {}
+    except (LoadTestError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = render(baselines=baselines)
+    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
     if args.check:
         if current != text:
-            print("docs/SLO_BASELINES.md is out of date: run python -m loadtests.slo_doc")
+            print(f"{_shown(args.output)} is out of date: run python -m loadtests.slo_doc")
             return 1
         return 0
-    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOC_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC_PATH.relative_to(ROOT)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {_shown(args.output)}")
     return 0
 
 

@@ -80,7 +80,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "web_vitals_lcp": ("trend", "ms"),
     "web_vitals_cls": ("trend", ""),
     "web_vitals_inp": ("trend", "ms"),
-    "web_vitals_fid": ("trend", "ms"),
     "http_req_failed": ("rate", ""),
     "error_rate": ("rate", ""),
     "checks": ("rate", ""),

@@ -1,42 +1,35 @@
-// Core Web Vitals measured inside the page with PerformanceObserver.
+// Glue between Google's web-vitals library and the browser driver (loadtests/browser_driver.py).
 //
-// Injected before any page script runs (Playwright add_init_script), so every observer is
-// registered with `buffered: true` and also sees the entries the browser queued before it.
-// The browser driver reads the values with `window.__odavlVitals.collect()` at the end of a
-// visit, after the page has been hidden; collect() drains pending entries with takeRecords().
-// quietForMs() tells the driver how long the page has shown no change, so it interacts only once
-// the page has rendered.
-//
-// Definitions follow the published metric definitions (web.dev):
-//  - LCP: start time of the last largest-contentful-paint candidate before the page was first
-//    hidden or the first input; ms since navigation start.
-//  - CLS: largest session window of layout shifts without recent input (a window ends after a
-//    1 s gap or 5 s in total); unitless.
-//  - INP: per interaction (interactionId), the longest event duration; INP is the worst
-//    interaction, skipping one outlier per 50 interactions (the 98th percentile); ms.
-//  - FID: first-input processingStart - startTime; ms. Chromium still reports first-input.
+// The driver injects the library's IIFE build (which defines `webVitals`; fetched and verified by
+// scripts/setup.sh) followed by this script, as one init script that runs before any page script
+// (Playwright add_init_script). The metric definitions are the library's: onLCP, onCLS and onINP with
+// reportAllChanges, so every new value reaches this script as it happens, and the final ones are
+// reported when the page is hidden at the end of the visit. This script only keeps what the
+// driver needs:
+//  - the latest reported value of each metric, and its element (LCP) or shifts (CLS);
+//  - quietForMs(): how long the page has shown no change (DOM mutation, LCP candidate, layout
+//    shift), so the driver interacts only once the page has rendered;
+//  - reported(name) and collect(): what the library has reported so far, the navigation timing
+//    of the document request, and, per metric it has not reported, a reason the driver names.
 (() => {
   if (window.__odavlVitals) {
     return;
   }
+  const library = typeof webVitals !== "undefined" ? webVitals : window.webVitals;
+  const supported = (typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes) || [];
+  // The event-timing threshold the browser is asked for: 16 ms, the smallest it allows (the
+  // library's default is 40 ms). Where the browser has it, the library also observes the entry of
+  // the page's first interaction, which is reported whatever its duration, so a quick click still
+  // yields an INP value.
   const EVENT_DURATION_THRESHOLD_MS = 16;
-  const CLS_SESSION_GAP_MS = 1000;
-  const CLS_SESSION_MAX_MS = 5000;
-  const INTERACTIONS_PER_SKIPPED_OUTLIER = 50;
 
   const state = {
-    firstHiddenTime: document.visibilityState === "hidden" ? 0 : Infinity,
     lcp: null,
     lcpElement: null,
     lcpSize: null,
-    clsMax: 0,
-    clsSession: 0,
-    clsSessionFirst: null,
-    clsSessionLast: null,
-    layoutShiftCount: 0,
-    fid: null,
-    interactionDurations: new Map(),
-    supported: PerformanceObserver.supportedEntryTypes || [],
+    cls: null,
+    clsShifts: 0,
+    inp: null,
     // Last time the page changed what it shows (DOM mutation, LCP candidate, layout shift).
     lastActivity: 0,
   };
@@ -44,19 +37,9 @@
   function noteActivity() {
     state.lastActivity = performance.now();
   }
-  const observers = [];
-
-  function observe(type, onEntries, extraOptions) {
-    if (!state.supported.includes(type)) {
-      return;
-    }
-    const observer = new PerformanceObserver((list) => onEntries(list.getEntries()));
-    observer.observe(Object.assign({ type: type, buffered: true }, extraOptions || {}));
-    observers.push([observer, onEntries]);
-  }
 
   function describeElement(element) {
-    if (!element) {
+    if (!element || !element.tagName) {
       return null;
     }
     let name = element.tagName.toLowerCase();
@@ -66,73 +49,87 @@
     return name;
   }
 
-  function onLargestContentfulPaint(entries) {
-    if (entries.length > 0) {
-      noteActivity();
-    }
-    for (const entry of entries) {
-      // A candidate painted after the page was hidden does not count (it was never seen).
-      if (entry.startTime < state.firstHiddenTime) {
-        state.lcp = entry.startTime;
-        state.lcpElement = describeElement(entry.element);
-        state.lcpSize = entry.size;
-      }
-    }
+  function lastEntry(metric) {
+    return metric.entries.length > 0 ? metric.entries[metric.entries.length - 1] : null;
   }
 
-  function onLayoutShift(entries) {
-    for (const entry of entries) {
-      if (entry.hadRecentInput) {
-        continue;
-      }
-      state.layoutShiftCount += 1;
-      noteActivity();
-      const continuesSession =
-        state.clsSessionFirst !== null &&
-        entry.startTime - state.clsSessionLast < CLS_SESSION_GAP_MS &&
-        entry.startTime - state.clsSessionFirst < CLS_SESSION_MAX_MS;
-      if (continuesSession) {
-        state.clsSession += entry.value;
+  if (library) {
+    library.onLCP(
+      (metric) => {
+        noteActivity();
+        const entry = lastEntry(metric);
+        state.lcp = metric.value;
+        state.lcpElement = entry ? describeElement(entry.element) : null;
+        state.lcpSize = entry ? entry.size : null;
+      },
+      { reportAllChanges: true },
+    );
+    library.onCLS(
+      (metric) => {
+        if (metric.value !== state.cls) {
+          noteActivity();
+        }
+        state.cls = metric.value;
+        state.clsShifts = metric.entries.length;
+      },
+      { reportAllChanges: true },
+    );
+    library.onINP(
+      (metric) => {
+        state.inp = metric.value;
+      },
+      { reportAllChanges: true, durationThreshold: EVENT_DURATION_THRESHOLD_MS },
+    );
+  }
+
+  new MutationObserver(noteActivity).observe(document, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    characterData: true,
+  });
+
+  function interactionCount() {
+    return "interactionCount" in performance ? performance.interactionCount : null;
+  }
+
+  function eventTimingSupported() {
+    return (
+      typeof PerformanceEventTiming !== "undefined" && "interactionId" in PerformanceEventTiming.prototype
+    );
+  }
+
+  // Why a metric has no value, in words the driver puts after "Chromium VERSION ...".
+  function unreportedReasons() {
+    const reasons = {};
+    if (!library) {
+      const text = "has no web-vitals library in the page (webVitals is not defined)";
+      return { LCP: text, CLS: text, INP: text };
+    }
+    if (state.lcp === null) {
+      reasons.LCP = supported.includes("largest-contentful-paint")
+        ? "reported no largest-contentful-paint candidate before the interaction"
+        : "does not support the largest-contentful-paint performance entry type";
+    }
+    if (state.cls === null) {
+      reasons.CLS = !supported.includes("layout-shift")
+        ? "does not support the layout-shift performance entry type"
+        : "reported no first contentful paint, which CLS waits for";
+    }
+    if (state.inp === null) {
+      const count = interactionCount();
+      if (!eventTimingSupported() || !supported.includes("event")) {
+        reasons.INP = "does not support Event Timing with interaction ids";
+      } else if (count === 0) {
+        reasons.INP = "counted no interaction for the click";
       } else {
-        state.clsSession = entry.value;
-        state.clsSessionFirst = entry.startTime;
+        reasons.INP =
+          "counted " +
+          (count === null ? "the" : count) +
+          " interaction(s) but reported no event-timing entry for them";
       }
-      state.clsSessionLast = entry.startTime;
-      state.clsMax = Math.max(state.clsMax, state.clsSession);
     }
-  }
-
-  function recordInteraction(entry) {
-    if (!entry.interactionId) {
-      return;
-    }
-    const previous = state.interactionDurations.get(entry.interactionId) || 0;
-    state.interactionDurations.set(entry.interactionId, Math.max(previous, entry.duration));
-  }
-
-  function onEvent(entries) {
-    entries.forEach(recordInteraction);
-  }
-
-  function onFirstInput(entries) {
-    for (const entry of entries) {
-      if (state.fid === null) {
-        state.fid = entry.processingStart - entry.startTime;
-      }
-      // The first input is reported whatever its duration, so an interaction faster than
-      // the event-timing threshold still counts towards INP.
-      recordInteraction(entry);
-    }
-  }
-
-  function interactionToNextPaint() {
-    const durations = Array.from(state.interactionDurations.values()).sort((a, b) => b - a);
-    if (durations.length === 0) {
-      return null;
-    }
-    const count = Math.max(durations.length, performance.interactionCount || 0);
-    const skipped = Math.floor(count / INTERACTIONS_PER_SKIPPED_OUTLIER);
-    return durations[Math.min(skipped, durations.length - 1)];
+    return reasons;
   }
 
   function navigationTimings() {
@@ -151,53 +148,26 @@
     };
   }
 
-  observe("largest-contentful-paint", onLargestContentfulPaint);
-  observe("layout-shift", onLayoutShift);
-  observe("event", onEvent, { durationThreshold: EVENT_DURATION_THRESHOLD_MS });
-  observe("first-input", onFirstInput);
-
-  new MutationObserver(noteActivity).observe(document, {
-    childList: true,
-    subtree: true,
-    attributes: true,
-    characterData: true,
-  });
-
-  document.addEventListener(
-    "visibilitychange",
-    () => {
-      if (document.visibilityState === "hidden") {
-        state.firstHiddenTime = Math.min(state.firstHiddenTime, performance.now());
-      }
-    },
-    true,
-  );
-
   window.__odavlVitals = {
-    hasLcp() {
-      return state.lcp !== null;
-    },
     quietForMs() {
       return performance.now() - state.lastActivity;
     },
-    interactionCount() {
-      return state.interactionDurations.size;
+    reported(name) {
+      const values = { LCP: state.lcp, CLS: state.cls, INP: state.inp };
+      return values[name] !== null && values[name] !== undefined;
     },
     collect() {
-      for (const [observer, onEntries] of observers) {
-        onEntries(observer.takeRecords());
-      }
       return {
         lcp_ms: state.lcp,
         lcp_element: state.lcpElement,
         lcp_size: state.lcpSize,
-        cls: state.clsMax,
-        layout_shifts: state.layoutShiftCount,
-        inp_ms: interactionToNextPaint(),
-        fid_ms: state.fid,
-        interactions: state.interactionDurations.size,
+        cls: state.cls,
+        layout_shifts: state.clsShifts,
+        inp_ms: state.inp,
+        interactions: interactionCount(),
         navigation: navigationTimings(),
-        supported: state.supported.slice(),
+        unreported: unreportedReasons(),
+        supported: supported.slice(),
       };
     },
   };

@@ -2,7 +2,7 @@
 
     python -m ops.ephemeral run --base staging --pr 42 [--config KEY=VALUE] [--secret-from-env KEY=ENV]
     python -m ops.ephemeral destroy --name pr-42
-    python -m ops.ephemeral cleanup --ttl-hours 24
+    python -m ops.ephemeral cleanup --ttl 24h
 
 `run` creates the stack from a base stack's configuration (`pulumi stack init --copy-config-from`,
 so secrets are re-encrypted for the new stack), runs `pulumi up`, writes the outputs (secrets
@@ -10,7 +10,8 @@ masked) and then always destroys and removes the stack: after a failed update, a
 SIGINT/SIGTERM. A SIGTERM is passed on to the running `pulumi` as SIGINT, which cancels the update
 gracefully; a terminal's Ctrl-C reaches `pulumi` by itself. Secret overrides are read from
 environment variables and handed to `pulumi config set` on stdin, never on a command line.
-`cleanup` tears down ephemeral stacks older than a TTL that a killed run left behind.
+`cleanup` tears down ephemeral stacks older than a TTL that a killed run left behind; the TTL is
+a duration such as 30s, 90m, 6h or 2d (`--ttl-hours N` still works but is deprecated).
 
     EphemeralError              base class; the CLI prints its message, never a traceback
     ├── EphemeralConfigError    a bad stack name, override or environment variable
@@ -50,9 +51,11 @@ __all__ = [
     "Interrupted",
     "RunResult",
     "TeardownError",
+    "build_parser",
     "ephemeral_name",
     "is_ephemeral",
     "main",
+    "parse_duration",
     "pulumi_command",
 ]
 
@@ -60,6 +63,9 @@ CREATED_AT_TAG = "odavl:ephemeral-created-at"
 _NAME = re.compile(r"^(pr-[1-9][0-9]{0,9}|rc-[0-9a-f]{7,40})$")
 _CLI_TIMEOUT_S = 300
 _TEARDOWN_ATTEMPTS = 3
+_DEFAULT_TTL = timedelta(hours=24)
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 EXIT_OK, EXIT_UPDATE_FAILED, EXIT_USAGE, EXIT_TEARDOWN_FAILED = 0, 1, 2, 3
 
@@ -368,7 +374,29 @@ def _workspace(work_dir: Path) -> auto.LocalWorkspace:
     return auto.LocalWorkspace(work_dir=str(work_dir.resolve()), pulumi_command=pulumi_command())
 
 
-def _parser() -> argparse.ArgumentParser:
+def parse_duration(text: str) -> timedelta:
+    """A TTL such as `30s`, `90m`, `6h`, `2d` or `1.5h` (a number >= 0 and one unit), for argparse."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; expected a number followed by s, m, h or d, e.g. 30s, 90m, 6h or 2d"
+        )
+    number, unit = match.groups()
+    try:
+        return timedelta(**{_DURATION_UNITS[unit]: float(number)})
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long; expected at most 999999999d") from None
+
+
+def _hours(text: str) -> float:
+    """The deprecated --ttl-hours value: a number of hours >= 0."""
+    if not _DURATION.match(text.strip() + "h"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours >= 0; expected e.g. 24 or 1.5")
+    return float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m ops.ephemeral` command line (the README's commands are checked against it)."""
     parser = argparse.ArgumentParser(prog="python -m ops.ephemeral", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -386,12 +414,31 @@ def _parser() -> argparse.ArgumentParser:
     destroy = commands.add_parser("destroy", help="destroy and remove an ephemeral stack (no-op if absent)")
     destroy.add_argument("--name", required=True)
     cleanup = commands.add_parser("cleanup", help="tear down ephemeral stacks older than a TTL")
-    cleanup.add_argument("--ttl-hours", type=float, default=24.0)
+    ttl = cleanup.add_mutually_exclusive_group()
+    ttl.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default=None,
+        metavar="DURATION",
+        help="remove stacks older than this, e.g. 30s, 90m, 6h or 2d (default: 24h)",
+    )
+    # The option's first spelling; kept so existing CI jobs keep working.
+    ttl.add_argument("--ttl-hours", type=_hours, default=None, metavar="HOURS", help="deprecated: use --ttl")
     return parser
 
 
+def _cleanup_ttl(args: argparse.Namespace) -> timedelta:
+    """The TTL from --ttl, or from the deprecated --ttl-hours (with a note), else 24 hours."""
+    if args.ttl is not None:
+        return args.ttl
+    if args.ttl_hours is not None:
+        print(f"note: --ttl-hours is deprecated; use --ttl {args.ttl_hours:g}h", file=sys.stderr)
+        return timedelta(hours=args.ttl_hours)
+    return _DEFAULT_TTL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         stacks = EphemeralStacks(_workspace(args.work_dir))
         if args.command == "run":
@@ -409,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise EphemeralConfigError(f"{args.name!r} is not an ephemeral stack; refusing to destroy it")
             stacks.teardown(args.name)
             return EXIT_OK
-        removed = stacks.cleanup(timedelta(hours=args.ttl_hours))
+        removed = stacks.cleanup(_cleanup_ttl(args))
         print(f"removed {len(removed)} ephemeral stack(s): {', '.join(removed) or '-'}")
         return EXIT_OK
     except TeardownError as exc:

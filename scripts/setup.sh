@@ -146,4 +146,53 @@ else
 fi
 took "$t"
 
+# ---------------------------------------------------------------------------- 5. web-vitals
+# Google's web-vitals library, injected by the browser users into every page they visit. The
+# npm tarball is kept in .cache/web-vitals/ and used only when its sha512 is the integrity pinned
+# in scripts/web_vitals.env; the IIFE build is extracted next to it for loadtests/browser_driver.py.
+# shellcheck source=scripts/web_vitals.env
+source scripts/web_vitals.env
+step "web-vitals ${WEB_VITALS_VERSION} for the browser users"
+t=$(date +%s)
+WV_DIR="$CACHE/web-vitals"
+WV_TARBALL="$WV_DIR/web-vitals-${WEB_VITALS_VERSION}.tgz"
+WV_SCRIPT="$WV_DIR/web-vitals-${WEB_VITALS_VERSION}.iife.js"
+# npm's integrity format: "sha512-" and the base64 digest of the tarball.
+wv_integrity() {
+  python3 -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$1"
+}
+mkdir -p "$WV_DIR"
+if [ -f "$WV_TARBALL" ] && [ "$(wv_integrity "$WV_TARBALL")" != "$WEB_VITALS_INTEGRITY" ]; then
+  echo "    cached tarball does not match the pinned integrity: fetching it again"
+  rm -f "$WV_TARBALL" "$WV_SCRIPT"
+fi
+if [ ! -f "$WV_TARBALL" ]; then
+  if ! command -v npm >/dev/null; then
+    echo "    installing npm (Debian package) to fetch the tarball"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  packed="$(cd "$WV_DIR" && npm pack --silent "web-vitals@${WEB_VITALS_VERSION}")"
+  [ "$WV_DIR/$packed" = "$WV_TARBALL" ] || mv "$WV_DIR/$packed" "$WV_TARBALL"
+  got="$(wv_integrity "$WV_TARBALL")"
+  if [ "$got" != "$WEB_VITALS_INTEGRITY" ]; then
+    rm -f "$WV_TARBALL"
+    echo "error: web-vitals@${WEB_VITALS_VERSION} from npm has integrity $got, scripts/web_vitals.env pins $WEB_VITALS_INTEGRITY" >&2
+    exit 1
+  fi
+  rm -f "$WV_SCRIPT"
+  echo "    fetched $(basename "$WV_TARBALL") (integrity verified)"
+fi
+if [ ! -f "$WV_SCRIPT" ]; then
+  # Extracted to a temporary name first, so an interrupted run never leaves half a script.
+  tar -xzOf "$WV_TARBALL" "$WEB_VITALS_BUILD" > "$WV_SCRIPT.tmp"
+  mv "$WV_SCRIPT.tmp" "$WV_SCRIPT"
+  echo "    extracted $WEB_VITALS_BUILD"
+else
+  echo "    cached (integrity verified)"
+fi
+# The browser users run the Debian Chromium; its version decides which metrics it can report.
+echo "    Chromium: $(chromium --version 2>/dev/null || echo 'not installed (Debian package chromium)')"
+took "$t"
+
 printf '\nsetup finished in %ss: %s\n' "$(( $(date +%s) - START ))" "$("$PULUMI_BIN/pulumi" version)"

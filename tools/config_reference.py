@@ -9,6 +9,7 @@ check so the README cannot drift from the schema.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -51,11 +52,21 @@ def updated_readme(readme: str, section: str) -> str:
     return readme[:start] + section + readme[end:]
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; an unknown option is an error rather than a silent rewrite of README.md."""
+    parser = argparse.ArgumentParser(
+        prog="python tools/config_reference.py", description="Render README.md's configuration reference."
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
+    return parser
+
+
 def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     readme_path = ROOT / "README.md"
     readme = readme_path.read_text()
     wanted = updated_readme(readme, render())
-    if "--check" in argv:
+    if args.check:
         if wanted != readme:
             print("README.md's configuration reference is out of date: run python tools/config_reference.py")
             return 1

@@ -8,8 +8,9 @@ one of these inputs changes (and `pulumi preview` shows the resource as `replace
     profile, max_users, time_scale, stages      the load profile
     thresholds   the SLO threshold lines (a new gate is a new verdict, so a new run)
 
-Other inputs (workers, think times, user weights, browser share, baseline choice, report and
-S3 settings, test users, DSN) do not start a run by themselves; they apply to the next one.
+Other inputs (workers, think times, user weights, browser share, CA bundle, baseline choice,
+report and S3 settings, test users, DSN) do not start a run by themselves; they apply to the
+next one.
 Deleting the resource deletes nothing: every run's results stay in the store as baselines
 (S3 expiry and local clean-up are the stores' own business).
 
@@ -216,6 +217,7 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
         "think_time_min_s": props.get("think_time_min_s"),
         "think_time_max_s": props.get("think_time_max_s"),
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,
+        "ca_bundle": props.get("ca_bundle") or None,
         "run_timeout_s": float(props["max_duration_s"]) if props.get("max_duration_s") else None,
     }
     known = {f.name for f in fields(RunConfig)}

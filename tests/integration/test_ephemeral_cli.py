@@ -100,6 +100,6 @@ def test_cli_refuses_to_destroy_a_long_lived_stack_and_cleanup_keeps_it(project)
     work_dir, env, _ = project
     refused = _ephemeral(work_dir, env, "destroy", "--name", "staging")
     assert refused.returncode == 2 and "refusing to destroy" in refused.stderr
-    cleaned = _ephemeral(work_dir, env, "cleanup", "--ttl-hours", "0")
+    cleaned = _ephemeral(work_dir, env, "cleanup", "--ttl", "0s")
     assert cleaned.returncode == 0 and "removed 0 ephemeral stack(s)" in cleaned.stdout
     assert (work_dir / "Pulumi.staging.yaml").exists()

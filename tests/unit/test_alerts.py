@@ -39,7 +39,7 @@ def test_thresholds_follow_the_specification():
     assert by_name["LoadTestSlowTimeToFirstByte"] == (">", 0.2)
     assert by_name["LoadTestPoorLargestContentfulPaint"] == (">", 2.5)
     assert by_name["LoadTestHighLayoutShift"] == (">", 0.1)
-    assert by_name["LoadTestSlowFirstInput"] == (">", 0.1)
+    assert by_name["LoadTestSlowInteraction"] == (">", 0.2)
     assert by_name["LoadTestChecksFailing"] == ("<", 0.95)
 
 

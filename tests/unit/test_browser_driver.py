@@ -10,13 +10,17 @@ import pytest
 from loadtests.browser_driver import (
     BLOCKING_PROXY,
     CHROMIUM_ARGS,
-    WEB_VITALS_SCRIPT,
+    WEB_VITALS_ENV,
     BrowserOptions,
     DriverError,
     VisitRequest,
+    VitalsBrowser,
     chromium_launch_args,
     parse_vitals,
+    read_pin,
     serve,
+    unreported_messages,
+    web_vitals_library,
 )
 
 GOOD_VITALS = {
@@ -24,7 +28,6 @@ GOOD_VITALS = {
     "lcp_element": "h1#title",
     "cls": 0.031,
     "inp_ms": 88,
-    "fid_ms": 2.5,
     "interactions": 1,
     "layout_shifts": 2,
     "navigation": {"ttfb_ms": 12.0, "load_ms": 95.5, "transfer_bytes": 2048},
@@ -33,17 +36,25 @@ GOOD_VITALS = {
 
 def test_parse_vitals_reads_every_field():
     vitals = parse_vitals(GOOD_VITALS)
-    assert (vitals.lcp_ms, vitals.cls, vitals.inp_ms, vitals.fid_ms) == (812.5, 0.031, 88.0, 2.5)
+    assert (vitals.lcp_ms, vitals.cls, vitals.inp_ms) == (812.5, 0.031, 88.0)
     assert vitals.lcp_element == "h1#title"
     assert vitals.interactions == 1
     assert vitals.layout_shifts == 2
     assert vitals.navigation["transfer_bytes"] == 2048.0
+    assert vitals.unreported == {}
 
 
-def test_parse_vitals_keeps_missing_vitals_as_none():
-    vitals = parse_vitals({"cls": 0, "lcp_ms": None, "inp_ms": None, "fid_ms": None})
-    assert vitals.lcp_ms is None and vitals.inp_ms is None and vitals.fid_ms is None
-    assert vitals.cls == 0.0
+def test_parse_vitals_keeps_missing_vitals_as_none_with_their_reasons():
+    vitals = parse_vitals(
+        {
+            "cls": None,
+            "lcp_ms": None,
+            "inp_ms": None,
+            "unreported": {"CLS": "reported no first contentful paint", "INP": "counted no interaction"},
+        }
+    )
+    assert vitals.lcp_ms is None and vitals.inp_ms is None and vitals.cls is None
+    assert vitals.unreported == {"CLS": "reported no first contentful paint", "INP": "counted no interaction"}
 
 
 @pytest.mark.parametrize(
@@ -51,9 +62,11 @@ def test_parse_vitals_keeps_missing_vitals_as_none():
     [
         ({**GOOD_VITALS, "lcp_ms": -1}, "lcp_ms"),
         ({**GOOD_VITALS, "inp_ms": "slow"}, "inp_ms"),
-        ({**GOOD_VITALS, "fid_ms": True}, "fid_ms"),
-        ({k: v for k, v in GOOD_VITALS.items() if k != "cls"}, "cls"),
+        ({**GOOD_VITALS, "cls": True}, "cls"),
         ({**GOOD_VITALS, "navigation": [1, 2]}, "navigation"),
+        ({**GOOD_VITALS, "unreported": ["INP"]}, "unreported"),
+        ({**GOOD_VITALS, "unreported": {"TTFB": "gone"}}, "unreported.*'TTFB'"),
+        ({**GOOD_VITALS, "unreported": {"INP": ""}}, "unreported.*'INP'"),
     ],
 )
 def test_parse_vitals_names_the_bad_field(raw, field):
@@ -64,6 +77,81 @@ def test_parse_vitals_names_the_bad_field(raw, field):
 def test_parse_vitals_rejects_a_non_object():
     with pytest.raises(DriverError, match="object"):
         parse_vitals([1, 2])
+
+
+def test_unreported_messages_name_the_metric_the_browser_version_and_the_click():
+    messages = unreported_messages(
+        "156.0.8078.114",
+        {
+            "LCP": "does not support the largest-contentful-paint performance entry type",
+            "INP": "counted no interaction for the click",
+        },
+        "#refresh",
+        5.0,
+    )
+    assert messages == {
+        "LCP": "LCP not reported: Chromium 156.0.8078.114 does not support the largest-contentful-paint "
+        "performance entry type",
+        "INP": "INP not reported: Chromium 156.0.8078.114 counted no interaction for the click "
+        "(after the click on '#refresh', waited 5 s)",
+    }
+    assert unreported_messages("156.0", {}, "button", 5.0) == {}
+
+
+def write_pin(tmp_path, text: str):
+    pin = tmp_path / "web_vitals.env"
+    pin.write_text(text, encoding="utf-8")
+    return pin
+
+
+def test_read_pin_reads_key_value_lines_and_skips_comments(tmp_path):
+    pin = write_pin(tmp_path, "# web-vitals\nWEB_VITALS_VERSION=6.2.3\n\nWEB_VITALS_INTEGRITY=sha512-abc==\n")
+    assert read_pin(pin) == {"WEB_VITALS_VERSION": "6.2.3", "WEB_VITALS_INTEGRITY": "sha512-abc=="}
+
+
+def test_read_pin_names_the_line_it_cannot_read(tmp_path):
+    pin = write_pin(tmp_path, "WEB_VITALS_VERSION=6.2.3\nWEB_VITALS_INTEGRITY\n")
+    with pytest.raises(
+        DriverError, match=r"web_vitals.env:2: expected KEY=VALUE, got 'WEB_VITALS_INTEGRITY'"
+    ):
+        read_pin(pin)
+    with pytest.raises(DriverError, match="cannot read the web-vitals pin"):
+        read_pin(tmp_path / "absent.env")
+
+
+def test_web_vitals_library_is_the_extracted_build_of_the_pinned_version(tmp_path):
+    pin = write_pin(tmp_path, "WEB_VITALS_VERSION=6.2.3\n")
+    library = tmp_path / "web-vitals-6.2.3.iife.js"
+    library.write_text("var webVitals = {};", encoding="utf-8")
+    assert web_vitals_library(pin, tmp_path) == library
+
+
+def test_a_missing_web_vitals_library_says_to_run_the_setup(tmp_path):
+    pin = write_pin(tmp_path, "WEB_VITALS_VERSION=6.2.3\n")
+    with pytest.raises(
+        DriverError, match=r"web-vitals library 6.2.3 is missing .*run `bash scripts/setup.sh`"
+    ):
+        web_vitals_library(pin, tmp_path)
+    with pytest.raises(DriverError, match="sets no WEB_VITALS_VERSION"):
+        web_vitals_library(write_pin(tmp_path, "WEB_VITALS_BUILD=x.js\n"), tmp_path)
+
+
+def test_a_driver_without_its_library_answers_not_ready_and_says_to_run_the_setup(tmp_path, monkeypatch):
+    # The library is looked up before Chromium is launched: no browser is needed to see the refusal.
+    monkeypatch.delenv(WEB_VITALS_ENV, raising=False)
+    browser = VitalsBrowser(BrowserOptions(allowed_hosts=("127.0.0.1",)), library=tmp_path / "none.js")
+    replies = io.StringIO()
+    assert serve(browser, io.StringIO(""), replies) == 1
+    reply = json.loads(replies.getvalue())
+    assert reply["ready"] is False
+    assert "none.js is missing: run `bash scripts/setup.sh`" in reply["error"]
+
+
+def test_the_library_can_be_named_by_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(WEB_VITALS_ENV, str(tmp_path / "elsewhere.js"))
+    replies = io.StringIO()
+    assert serve(VitalsBrowser(BrowserOptions(allowed_hosts=("127.0.0.1",))), io.StringIO(""), replies) == 1
+    assert "elsewhere.js is missing" in json.loads(replies.getvalue())["error"]
 
 
 def test_launch_args_confine_the_browser_to_the_allowed_hosts():
@@ -113,15 +201,6 @@ def test_visit_request_defaults_and_validation():
         VisitRequest.from_message({"url": "http://127.0.0.1/", "ready_selector": " "})
     ready = VisitRequest.from_message({"url": "http://127.0.0.1/", "ready_selector": "img.hero"})
     assert ready.ready_selector == "img.hero"
-
-
-def test_the_in_page_script_observes_every_vital_with_buffered_entries():
-    script = WEB_VITALS_SCRIPT.read_text(encoding="utf-8")
-    for entry_type in ("largest-contentful-paint", "layout-shift", "event", "first-input"):
-        assert f'observe("{entry_type}"' in script
-    assert "buffered: true" in script
-    assert "durationThreshold: EVENT_DURATION_THRESHOLD_MS" in script
-    assert "takeRecords()" in script
 
 
 class FakeBrowser:

@@ -34,15 +34,15 @@ VITALS = {
     "lcp_ms": 1800.0,
     "cls": 0.05,
     "inp_ms": 96.0,
-    "fid_ms": 3.0,
     "navigation": {"transfer_bytes": 4096},
 }
 OPTIONS = BrowserOptions(allowed_hosts=("127.0.0.1",))
 
 
 def test_vital_samples_skip_what_the_browser_did_not_report():
-    vitals = PageVitals(lcp_ms=1200.0, cls=0.0, inp_ms=None, fid_ms=4.0)
-    assert vital_samples(vitals) == [("lcp", 1200.0), ("cls", 0.0), ("fid", 4.0)]
+    vitals = PageVitals(lcp_ms=1200.0, cls=0.0, inp_ms=None)
+    assert vital_samples(vitals) == [("lcp", 1200.0), ("cls", 0.0)]
+    assert vital_samples(PageVitals(lcp_ms=None, cls=None, inp_ms=75.0)) == [("inp", 75.0)]
 
 
 def test_record_visit_feeds_the_merged_web_vital_trends():
@@ -60,7 +60,6 @@ def test_record_visit_feeds_the_merged_web_vital_trends():
     assert metrics["web_vitals_cls"]["unit"] == ""
     assert metrics["web_vitals_cls"]["p95"] == pytest.approx(0.05, rel=1e-3)
     assert metrics["web_vitals_inp"]["p50"] == pytest.approx(96.0, rel=1e-3)
-    assert metrics["web_vitals_fid"]["count"] == 2
     assert metrics["checks"] == {
         "type": "rate",
         "passes": 2,
@@ -127,7 +126,10 @@ for line in sys.stdin:
         sys.exit(3)
     else:
         navigation = {"document_ms": 9.5, "ttfb_ms": 4.0, "transfer_bytes": 900}
-        vitals = {"lcp_ms": 700.0, "cls": 0.0, "inp_ms": 40.0, "fid_ms": 1.0, "navigation": navigation}
+        vitals = {"lcp_ms": 700.0, "cls": 0.0, "inp_ms": 40.0, "navigation": navigation}
+        if "no-inp" in command["url"]:
+            vitals["inp_ms"] = None
+            vitals["unreported"] = {"INP": "INP not reported: Chromium fake counted no interaction"}
         reply({"ok": True, "url": command["url"], "status": 200, "elapsed_ms": 20.0, "vitals": vitals,
                "headers": {"x-db-query-duration": "2.5"}})
 """
@@ -218,7 +220,7 @@ def test_browser_user_records_vitals_and_its_document_request(tmp_path, monkeypa
     assert fired[0]["context"] == {
         "group": "dashboard",
         "browser": True,
-        "vitals": {"lcp": 700.0, "cls": 0.0, "inp": 40.0, "fid": 1.0},
+        "vitals": {"lcp": 700.0, "cls": 0.0, "inp": 40.0},
     }
     assert isinstance(fired[1]["exception"], BrowserError)
 
@@ -248,6 +250,30 @@ def test_browser_user_starts_a_new_browser_after_a_crash(tmp_path):
         assert user.visit("/dashboard").error is None
     finally:
         user.on_stop()
+
+
+def test_browser_user_warns_once_per_vital_the_browser_did_not_report(tmp_path, caplog):
+    class NoInpBrowser(BrowserUser):
+        host = "http://127.0.0.1:8080"
+        pages = ("/no-inp",)
+        driver_script = fake_driver(tmp_path, ECHO_DRIVER)
+
+    env, state = make_environment(NoInpBrowser)
+    user = NoInpBrowser(env)
+    user.on_start()
+    try:
+        with caplog.at_level("WARNING", logger="loadtests.browser_user"):
+            first = user.visit("/no-inp")
+            user.visit("/no-inp")
+    finally:
+        user.on_stop()
+    assert first.error is None and first.vitals.inp_ms is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["BROWSER GET /no-inp: INP not reported: Chromium fake counted no interaction"]
+    # The visits' other vitals are recorded; INP has no sample.
+    metrics = state.collector.summaries(duration_s=1.0)["metrics"]
+    assert metrics["web_vitals_lcp"]["count"] == 2
+    assert "web_vitals_inp" not in metrics
 
 
 def test_browser_user_refuses_to_start_without_the_suite_listeners():

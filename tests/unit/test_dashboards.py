@@ -33,7 +33,7 @@ SPEC_PANELS = {
     "Web Vitals": [
         "LCP (Largest Contentful Paint)",
         "CLS (Cumulative Layout Shift)",
-        "FID (First Input Delay)",
+        "INP (Interaction to Next Paint)",
     ],
     "Error Analysis": ["Error Rate Over Time", "Failed Requests by Endpoint"],
     "Virtual Users & Throughput": ["Active Virtual Users", "Data Transferred"],

@@ -1,8 +1,10 @@
-"""Pure parts of the ephemeral-stack lifecycle: names, specs, overrides and exit codes."""
+"""Pure parts of the ephemeral-stack lifecycle: names, specs, overrides, exit codes and the command line."""
 
 from __future__ import annotations
 
+import argparse
 import signal
+from datetime import timedelta
 
 import pytest
 
@@ -77,3 +79,65 @@ def test_errors_are_summarised_from_the_diagnostics_without_traceback_frames():
         "    RuntimeError: boom",
     ]
     assert ephemeral._last_lines("one\ntwo") == "one\ntwo"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30s", timedelta(seconds=30)),
+        ("90m", timedelta(minutes=90)),
+        ("6h", timedelta(hours=6)),
+        ("2d", timedelta(days=2)),
+        ("1.5h", timedelta(minutes=90)),
+        ("0s", timedelta(0)),
+    ],
+)
+def test_durations_have_a_number_and_a_unit(text, expected):
+    assert ephemeral.parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["6", "h", "6x", "6 h", "-1h", "1h30m", "6H", "1e3h", "inf", ""])
+def test_bad_durations_name_the_value_and_the_expected_form(text):
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        ephemeral.parse_duration(text)
+    assert f"{text!r} is not a duration" in str(error.value)
+    assert "expected a number followed by s, m, h or d, e.g. 30s, 90m, 6h or 2d" in str(error.value)
+
+
+def test_a_duration_beyond_what_a_timedelta_holds_is_refused_clearly():
+    with pytest.raises(argparse.ArgumentTypeError, match="'9999999999d' is too long"):
+        ephemeral.parse_duration("9999999999d")
+
+
+def _cleanup_ttl(*argv: str) -> timedelta:
+    args = ephemeral.build_parser().parse_args(["cleanup", *argv])
+    return ephemeral._cleanup_ttl(args)
+
+
+def test_cleanup_takes_a_ttl_duration_and_defaults_to_a_day(capsys):
+    assert _cleanup_ttl("--ttl", "6h") == timedelta(hours=6)
+    assert _cleanup_ttl("--ttl=90m") == timedelta(minutes=90)
+    assert _cleanup_ttl() == timedelta(hours=24)
+    assert capsys.readouterr().err == ""
+
+
+def test_cleanup_still_takes_the_deprecated_ttl_hours_with_a_note(capsys):
+    assert _cleanup_ttl("--ttl-hours", "0") == timedelta(0)
+    assert _cleanup_ttl("--ttl-hours", "1.5") == timedelta(minutes=90)
+    assert "--ttl-hours is deprecated; use --ttl 1.5h" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ttl", "6x"], "argument --ttl: '6x' is not a duration; expected a number followed by s, m"),
+        (["--ttl-hours", "soon"], "argument --ttl-hours: 'soon' is not a number of hours >= 0"),
+        (["--ttl", "6h", "--ttl-hours", "6"], "argument --ttl-hours: not allowed with argument --ttl"),
+        (["--tl", "6h"], "unrecognized arguments: --tl 6h"),
+    ],
+)
+def test_cleanup_rejects_bad_ttls_on_the_command_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ephemeral.build_parser().parse_args(["cleanup", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -84,6 +84,32 @@ def test_component_exposes_the_runs_outputs() -> Any:
 
 
 @pulumi.runtime.test
+def test_the_ca_bundle_reaches_the_runner_as_an_absolute_path() -> Any:
+    """Settings -> args -> the dynamic resource's inputs -> the runner's RunConfig, whose run
+    refuses an untrusted target before it starts (tests/integration/test_target_safety.py)."""
+    import os
+    from pathlib import Path
+
+    from components.providers.loadtest_run import _run_config
+
+    results = Path("/reports/local/runs/r1.json")
+
+    run = LoadTestRun("loadtest-tls", args(ca_bundle="certs/private-ca.pem"))
+    plain = LoadTestRun("loadtest-plain", args())
+
+    def check(_: Any) -> None:
+        inputs = next(r for r in MOCKS.resources if r.name == "loadtest-tls-run").inputs
+        assert inputs["ca_bundle"] == os.path.abspath("certs/private-ca.pem")
+        config = _run_config({**inputs, "test_users": "[]"}, results, None)
+        assert config.ca_bundle == os.path.abspath("certs/private-ca.pem")
+        plain_inputs = next(r for r in MOCKS.resources if r.name == "loadtest-plain-run").inputs
+        assert plain_inputs["ca_bundle"] == ""
+        assert _run_config({**plain_inputs, "test_users": "[]"}, results, None).ca_bundle is None
+
+    return pulumi.Output.all(run.verdict, plain.verdict).apply(check)
+
+
+@pulumi.runtime.test
 def test_child_is_parented_and_gets_absolute_reports_dir_and_secrets() -> Any:
     run = LoadTestRun("loadtest-secrets", args())
 
@@ -116,7 +142,7 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
     settings = NS(
         stack="staging",
         environment="staging",
-        target=NS(base_url="http://127.0.0.1:8080", allowed_hosts=("127.0.0.1",)),
+        target=NS(base_url="http://127.0.0.1:8080", allowed_hosts=("127.0.0.1",), ca_bundle="ca/private.pem"),
         load=NS(
             run_id="w48",
             profile="staged",
@@ -141,6 +167,7 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
     assert built.s3 == {"bucket": "perf", "prefix": "lt/", "endpoint": "", "retention_days": 90}
     assert built.stages == [{"duration_s": 60.0, "target": 100}]
     assert built.enforce is True
+    assert built.ca_bundle == "ca/private.pem"
     assert LoadTestRunArgs.from_settings(settings, fleet={"kind": "local"}).fleet == {"kind": "local"}
 
 

@@ -134,3 +134,25 @@ def test_dispatcher_lists_run_and_refuses_a_remote_target_without_traceback():
     assert result.returncode == 2
     assert "host '203.0.113.5' is not in target.allowed_hosts" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_ca_bundle_must_be_pem_certificates_and_reaches_every_process_as_text(tmp_path):
+    from loadtests.cli_run import parse_ca_bundle
+    from tests.fixtures.tls_certs import make_ca_and_server_cert
+
+    missing = str(tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match=r"target\.ca_bundle: '.*missing\.pem': expected .*no such file"):
+        RunConfig(target="https://127.0.0.1:8443", ca_bundle=missing).validate()
+    key_only = make_ca_and_server_cert(tmp_path).server_key_pem
+    with pytest.raises(argparse.ArgumentTypeError, match="holds no -----BEGIN CERTIFICATE----- block"):
+        parse_ca_bundle(str(key_only))
+
+    ca = tmp_path / "ca.pem"
+    assert parse_ca_bundle(str(ca)) == str(ca.resolve())
+    config = RunConfig(target="https://127.0.0.1:8443", ca_bundle=str(ca), stages=(Stage(1, 1),))
+    config.validate()
+    suite = _suite_config(config, tmp_path)
+    # The certificates themselves, not the path: a worker pod has no such file.
+    assert suite.ca_bundle_pem == ca.read_text()
+    assert SuiteConfig.from_json(suite.to_json()) == suite
+    assert _suite_config(RunConfig(target="http://127.0.0.1:8080"), tmp_path).ca_bundle_pem == ""

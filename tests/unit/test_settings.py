@@ -250,3 +250,24 @@ def test_threshold_problems_keep_their_line_index() -> None:
     text = "\n".join(found)
     assert "odavl-perf:sloThresholds[0] = '42'" in text
     assert "odavl-perf:sloThresholds[2] = 'checks: rate>'" in text
+
+
+def test_ca_bundle_must_be_a_pem_file_of_certificates(tmp_path) -> None:
+    from tests.fixtures.tls_certs import make_ca_and_server_cert
+
+    assert settings().target.ca_bundle == ""
+    ca = make_ca_and_server_cert(tmp_path).ca_pem
+    assert settings(targetCaBundle=str(ca)).target.ca_bundle == str(ca)
+
+    not_pem = tmp_path / "bundle.txt"
+    not_pem.write_text("just some text\n")
+    garbled = tmp_path / "garbled.pem"
+    garbled.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    for path, why in (
+        (tmp_path / "missing.pem", "no such file"),
+        (not_pem, "holds no -----BEGIN CERTIFICATE----- block"),
+        (garbled, "do not parse"),
+    ):
+        text = "\n".join(problems(targetCaBundle=str(path)))
+        assert f"odavl-perf:targetCaBundle = {str(path)!r}: expected a readable file of PEM-encoded" in text
+        assert why in text
