@@ -34,6 +34,7 @@ from typing import Any
 import pulumi
 
 from components.providers.loadtest_run import LoadTestRunResource
+from loadtests.config import DEFAULT_PRODUCTION_HOSTS
 
 __all__ = ["LoadTestRun", "LoadTestRunArgs", "SloGateFailed", "enforce_slo_gate", "gate_failure"]
 
@@ -48,6 +49,8 @@ class LoadTestRunArgs:
         run_id: changing it forces a new run (`odavl-perf:loadRunId`).
         stack, environment: the stack's name and environment ("local"|"staging"|"production").
         target: base URL under test; its host must be in `allowed_hosts`.
+        production_hosts: hosts whose runs are production runs (loadtests.config.is_production_host).
+        allow_production: the permission for this run to load production (never a stored setting).
         ca_bundle: PEM file of CAs trusted for an https target besides the system store ("" = none).
         profile, max_users, time_scale, stages: the load profile (stages override the profile's).
         workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
@@ -65,6 +68,7 @@ class LoadTestRunArgs:
     thresholds: Sequence[str]
     environment: str = "local"
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1")
+    production_hosts: Sequence[str] = DEFAULT_PRODUCTION_HOSTS
     ca_bundle: str = ""
     profile: str = "staged"
     max_users: int = 20
@@ -112,6 +116,7 @@ class LoadTestRunArgs:
             environment=settings.environment,
             target=settings.target.base_url,
             allowed_hosts=tuple(settings.target.allowed_hosts),
+            production_hosts=tuple(settings.target.production_hosts),
             ca_bundle=settings.target.ca_bundle,
             profile=load.profile,
             max_users=load.max_users,
@@ -142,6 +147,7 @@ class LoadTestRunArgs:
             "environment": self.environment,
             "target": self.target,
             "allowed_hosts": list(self.allowed_hosts),
+            "production_hosts": list(self.production_hosts),
             # Absolute for the same reason as reports_dir below.
             "ca_bundle": os.path.abspath(self.ca_bundle) if self.ca_bundle else "",
             "profile": self.profile,

@@ -7,6 +7,11 @@ Test users come from ODAVL_LOADTEST_USERS (JSON) or --users-file / ODAVL_LOADTES
 never from the command line. An https target's certificate must verify against the system store
 (or --ca-bundle) before the run starts; the users follow no redirects. Ctrl-C stops the run and
 keeps the partial results.
+
+A target that is not a loopback address needs its environment named (--environment staging or
+production). A target host listed by --production-host (default: odavl.studio, www.odavl.studio)
+is production whatever the label says: such a run needs --environment production, the permission
+--allow-production for this one run, and at most 2000 users.
 Exit codes: 0 completed, 99 aborted by a live check, 2 interrupted, failed or bad input.
 """
 
@@ -22,13 +27,18 @@ from rich.live import Live
 from rich.table import Table
 
 from loadtests.config import (
+    DEFAULT_PRODUCTION_HOSTS,
+    LOOPBACK_NAMES,
     USER_GROUPS,
     USERS_FILE_ENV,
     InfluxExport,
     PrometheusExport,
     RunConfig,
+    check_target,
+    is_loopback,
     load_test_users,
 )
+from loadtests.errors import ConfigError
 from loadtests.shape import PROFILES, Stage
 from loadtests.target_tls import ca_bundle_problem
 
@@ -156,8 +166,25 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--results", default="reports/results.json", help="results document to write")
     p.add_argument("--run-id", default="local")
     p.add_argument("--stack", default="local")
-    p.add_argument("--environment", default="local")
-    p.add_argument("--allow-production", action="store_true")
+    p.add_argument(
+        "--environment",
+        choices=("local", "staging", "production"),
+        default=None,
+        help="the target's environment; required unless the target is a loopback address (then local)",
+    )
+    p.add_argument(
+        "--production-host",
+        action="append",
+        dest="production_hosts",
+        metavar="HOST",
+        help="a production host, or *.DOMAIN for its subdomains (repeatable; default: "
+        f"{', '.join(DEFAULT_PRODUCTION_HOSTS)})",
+    )
+    p.add_argument(
+        "--allow-production",
+        action="store_true",
+        help="permission for this one run to load a production target",
+    )
     p.add_argument("--stop-timeout", type=float, default=10.0, help="seconds users get to finish at the end")
     p.add_argument("--prometheus-port", type=_non_negative_int, help="serve the master's /metrics here")
     p.add_argument("--prometheus-worker-ports", type=parse_ports, default=(), help="one port per worker")
@@ -171,6 +198,23 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(handler=run_command)
 
 
+def environment_of(args: argparse.Namespace) -> str:
+    """The run's environment: as given, or local for a loopback target; anything else is refused.
+
+    The target's allow-list is checked first, so a host that may not be loaded at all is named as
+    such. A remote target without an explicit environment would otherwise run as "local".
+    """
+    host = check_target(args.target, tuple(args.allowed_hosts or LOOPBACK_NAMES))
+    if args.environment is not None:
+        return args.environment
+    if is_loopback(host):
+        return "local"
+    raise ConfigError(
+        f"--environment: not given, but the target host {host!r} is not a loopback address; "
+        "expected --environment staging or --environment production"
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     environ = dict(os.environ)
     if args.users_file:
@@ -182,6 +226,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         extra["ca_bundle"] = args.ca_bundle
     if args.weights:
         extra["user_weights"] = args.weights
+    if args.production_hosts:
+        extra["production_hosts"] = tuple(args.production_hosts)
     return RunConfig(
         target=args.target,
         profile=args.profile,
@@ -196,7 +242,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         results_path=args.results,
         run_id=args.run_id,
         stack=args.stack,
-        environment=args.environment,
+        environment=environment_of(args),
         allow_production=args.allow_production,
         stop_timeout_s=args.stop_timeout,
         prometheus=PrometheusExport(

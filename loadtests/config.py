@@ -12,7 +12,7 @@ import ipaddress
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +23,9 @@ from loadtests.target_tls import ca_bundle_problem
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_PRODUCTION_HOSTS",
     "DEFAULT_WEIGHTS",
+    "PRODUCTION_MAX_USERS",
     "USERS_ENV",
     "USERS_FILE_ENV",
     "USER_GROUPS",
@@ -33,6 +35,8 @@ __all__ = [
     "SuiteConfig",
     "TestUser",
     "check_target",
+    "is_loopback",
+    "is_production_host",
     "load_test_users",
     "parse_test_users",
 ]
@@ -62,6 +66,10 @@ DEFAULT_WEIGHTS: Mapping[str, int] = {
     "static_assets": 10,
 }
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# Production is a property of the target: a run against one of these hosts is a production run,
+# whatever its environment label says. Exact names; a "*.domain" entry covers every subdomain.
+DEFAULT_PRODUCTION_HOSTS = ("odavl.studio", "www.odavl.studio")
+PRODUCTION_MAX_USERS = 2000  # the specification's maximum tested capacity
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,9 @@ class RunConfig:
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
     # PEM file of CA certificates trusted for an https target besides the system store.
     ca_bundle: str | None = None
+    # Hosts whose runs are production runs (see is_production_host).
+    production_hosts: tuple[str, ...] = DEFAULT_PRODUCTION_HOSTS
+    # The explicit permission for one production run (`--allow-production`); never a stored value.
     allow_production: bool = False
     prometheus: PrometheusExport = field(default_factory=PrometheusExport)
     influxdb: InfluxExport = field(default_factory=InfluxExport)
@@ -142,12 +153,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError listing every bad setting (the target check comes first)."""
-        check_target(self.target, self.allowed_hosts)
-        problems = []
-        if self.environment == "production" and not self.allow_production:
-            problems.append(
-                "load.allow_production: the production stack runs a load test only when it is true"
-            )
+        host = check_target(self.target, self.allowed_hosts)
+        problems = self._environment_problems(host)
         if self.profile not in PROFILES and not self.stages:
             problems.append(f"load.profile: {self.profile!r} is not one of {', '.join(sorted(PROFILES))}")
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
@@ -180,6 +187,54 @@ class RunConfig:
             )
         if problems:
             raise ConfigError("invalid load-test settings:\n  " + "\n  ".join(problems))
+
+    def _environment_problems(self, host: str) -> list[str]:
+        """Production is decided by the target host as well as the label, and needs the per-run
+        permission and at most PRODUCTION_MAX_USERS users; the local label is for loopback only."""
+        problems = []
+        production_host = is_production_host(host, self.production_hosts)
+        if production_host and self.environment != "production":
+            problems.append(
+                f"environment: {self.environment!r}, but the target host {host!r} is a production host "
+                f"({', '.join(self.production_hosts)}); expected production"
+            )
+        if self.environment == "local" and not is_loopback(host):
+            problems.append(
+                f"environment: 'local' targets loopback addresses only, but the target host is {host!r}; "
+                "expected staging or production"
+            )
+        if not (production_host or self.environment == "production"):
+            return problems
+        if not self.allow_production:
+            problems.append(
+                "load.allow_production: False: a load test on production needs the explicit permission "
+                "for this run (python -m loadtests run --allow-production; for pulumi up "
+                "ODAVL_ALLOW_PRODUCTION_RUN=<stack>)"
+            )
+        peak = max((stage.target for stage in self.stages), default=0) if self.stages else self.max_users
+        if isinstance(peak, int) and peak > PRODUCTION_MAX_USERS:
+            problems.append(
+                f"load.max_users: {peak}: expected at most {PRODUCTION_MAX_USERS} users on production "
+                "(the specified maximum capacity)"
+            )
+        return problems
+
+
+def is_production_host(host: str, production_hosts: Sequence[str]) -> bool:
+    """Whether `host` is a production host: equal to an entry, or under a `*.domain` entry.
+
+    Case-insensitive, trailing dot ignored. A plain entry does not cover its subdomains
+    (staging.odavl.studio is a subdomain of odavl.studio, and not production); `*.odavl.studio`
+    covers every subdomain of odavl.studio, but not odavl.studio itself.
+    """
+    name = host.strip("[]").rstrip(".").lower()
+    for entry in production_hosts:
+        entry = entry.rstrip(".").lower()
+        if entry.startswith("*.") and name.endswith(entry[1:]):
+            return True
+        if name == entry:
+            return True
+    return False
 
 
 def weight_problems(weights: Mapping[str, int]) -> list[str]:

@@ -7,6 +7,14 @@
 The cluster lives in a temporary directory (or a given one), listens on a free loopback
 port and its unix socket sits in that directory too. When the current user is root the
 server runs as the `postgres` OS user, because initdb refuses to run as root.
+
+Access: TCP connections need a password (scram-sha-256), the unix socket admits only the
+server's own OS user (peer). The superuser `postgres` gets a random password at creation,
+kept in a libpq password file in the cluster directory (mode 0600); `dsn()` points libpq at
+that file (`passfile=`), so the password never appears in a connection string. The cluster
+directory is created private (mode 0700); an existing one is used only if it is a real
+directory (never a symbolic link) owned by this user or the server's, inside a parent that
+others cannot write to (or a sticky one such as /tmp).
 `pg_stat_statements` is preloaded (the bottleneck analysis reads it). `stop()` and
 `start()` can be called again on the same data directory, e.g. for outage tests.
 
@@ -21,7 +29,9 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
+import stat
 import signal
 import socket
 import subprocess
@@ -36,6 +46,8 @@ __all__ = ["PostgresError", "PostgresServer", "find_bin_dir", "free_port"]
 PG_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "postgres"
 _STATE_FILE = "server.json"
+_PASSFILE = "superuser.pgpass"  # libpq password file of the superuser (read by clients only)
+_INITDB_PWFILE = "initdb.pw"  # the same password for initdb --pwfile; removed once initdb ran
 _COMMAND_TIMEOUT_S = 60
 
 
@@ -89,6 +101,7 @@ class PostgresServer:
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="odavl-pg-"))
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "postgres.log"
+        self.passfile = self.base_dir / _PASSFILE
         self.bin_dir = find_bin_dir(version)
         self._settings = dict(settings or {})
         self._run_as = SUPERUSER if os.geteuid() == 0 else None
@@ -100,11 +113,16 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         """Create the cluster if needed and start it; waits until it accepts connections."""
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_base_dir()
         self._check_reachable()
-        self._chown(self.base_dir)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        elif not self.passfile.is_file():
+            raise PostgresError(
+                f"the cluster in {self.data_dir} has no superuser password file {self.passfile} "
+                "(it was created with trust authentication by an older version); stop it and "
+                f"remove {self.base_dir}, then start again"
+            )
         if self.is_running():
             return self
         self._pg_ctl("start", "-w", "-t", "30", "-l", str(self.log_file), "-o", f"-p {self.port}")
@@ -142,11 +160,23 @@ class PostgresServer:
     # --- connections ------------------------------------------------------------------
 
     def dsn(self, dbname: str = "postgres") -> str:
-        """libpq connection string (no password: loopback connections are trusted)."""
-        return f"host={self.host} port={self.port} user={self.user} dbname={dbname} connect_timeout=5"
+        """libpq connection string of the superuser; libpq reads the password from `passfile`."""
+        return (
+            f"host={self.host} port={self.port} user={self.user} dbname={dbname} "
+            f"passfile={self.passfile} connect_timeout=5"
+        )
 
     def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}?passfile={self.passfile}"
+
+    @property
+    def password(self) -> str:
+        """The superuser's password (from the password file written at creation)."""
+        try:
+            line = self.passfile.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise PostgresError(f"no superuser password file {self.passfile}: start() creates it") from None
+        return line.rsplit(":", 1)[1]
 
     def create_database(self, name: str, *, template: str | None = None) -> str:
         """Create database `name` (optionally as a copy of `template`); returns its DSN."""
@@ -172,20 +202,35 @@ class PostgresServer:
     # --- internals ------------------------------------------------------------------
 
     def _initdb(self) -> None:
-        self._run(
-            [
-                str(self.bin_dir / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-            ]
-        )
+        # TCP needs the password (any local user can reach 127.0.0.1); the socket, in the private
+        # cluster directory, admits only the server's OS user. initdb takes the password from a
+        # file, so it is neither on a command line nor in a statement the server could log.
+        password = secrets.token_urlsafe(24)
+        pwfile = self.base_dir / _INITDB_PWFILE
+        pwfile.unlink(missing_ok=True)
+        _write_private(pwfile, password + "\n", owner=self._server_ids())
+        try:
+            self._run(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.passfile.unlink(missing_ok=True)
+        _write_private(self.passfile, f"*:*:*:{SUPERUSER}:{password}\n", owner=None)
         conf = {
             "listen_addresses": "'127.0.0.1'",
+            "password_encryption": "'scram-sha-256'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.base_dir}'",
             "shared_preload_libraries": "'pg_stat_statements'",
@@ -249,11 +294,47 @@ class PostgresServer:
                     f" or run chmod o+x {parent}"
                 )
 
-    def _chown(self, path: Path) -> None:
-        if self._run_as:
-            entry = pwd.getpwnam(self._run_as)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-            path.chmod(0o700)
+    def _server_ids(self) -> tuple[int, int] | None:
+        """(uid, gid) of the OS user the server runs as, when that is not the current user."""
+        if not self._run_as:
+            return None
+        entry = pwd.getpwnam(self._run_as)
+        return entry.pw_uid, entry.pw_gid
+
+    def _prepare_base_dir(self) -> None:
+        """Create base_dir private, or accept an existing one only if it is safe to hand over.
+
+        Under the shared temp directory anyone can pre-place a symbolic link (or a directory of
+        their own) at a predictable path; following it would chown and chmod some other file for
+        the server user. So the directory is opened with O_NOFOLLOW and changed through that
+        descriptor only, and its parent must be one others cannot rename it in.
+        """
+        parent = self.base_dir.parent
+        parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+        _check_parent(parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.base_dir, 0o700)
+        try:
+            fd = os.open(self.base_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise PostgresError(
+                f"{self.base_dir} is not a plain directory ({exc.strerror}; a symbolic link is never "
+                "followed): remove it or choose another cluster directory"
+            ) from None
+        try:
+            info = os.fstat(fd)
+            server = self._server_ids()
+            allowed = {os.geteuid()} | ({server[0]} if server else set())
+            if info.st_uid not in allowed:
+                raise PostgresError(
+                    f"{self.base_dir} is owned by uid {info.st_uid}, not by this user or the server's "
+                    f"({sorted(allowed)}): refusing to use it; remove it or choose another directory"
+                )
+            if server:
+                os.fchown(fd, *server)
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def _read_state(self) -> dict[str, int]:
         state = self.base_dir / _STATE_FILE
@@ -263,6 +344,34 @@ class PostgresServer:
 
     def _write_state(self) -> None:
         (self.base_dir / _STATE_FILE).write_text(json.dumps({"port": self.port}))
+
+
+def _check_parent(parent: Path) -> None:
+    """The cluster directory's parent must not let other users replace entries in it."""
+    info = os.lstat(parent)
+    if stat.S_ISLNK(info.st_mode):
+        raise PostgresError(f"{parent} is a symbolic link: refusing to create the cluster directory in it")
+    if info.st_uid not in (0, os.geteuid()):
+        raise PostgresError(
+            f"{parent} is owned by uid {info.st_uid} (neither root nor this user): refusing to create "
+            "the cluster directory in it"
+        )
+    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        raise PostgresError(
+            f"{parent} is writable by other users (mode {oct(info.st_mode & 0o777)}) and not sticky: "
+            "refusing to create the cluster directory in it"
+        )
+
+
+def _write_private(path: Path, text: str, *, owner: tuple[int, int] | None) -> None:
+    """Write a new file of mode 0600 (never through a symbolic link), optionally chowned."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        if owner:
+            os.fchown(fd, *owner)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -217,6 +217,7 @@ def _run_config(props: Mapping[str, Any], results_path: Path, live_check: Any) -
         "think_time_min_s": props.get("think_time_min_s"),
         "think_time_max_s": props.get("think_time_max_s"),
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,
+        "production_hosts": tuple(props["production_hosts"]) if props.get("production_hosts") else None,
         "ca_bundle": props.get("ca_bundle") or None,
         "run_timeout_s": float(props["max_duration_s"]) if props.get("max_duration_s") else None,
     }

@@ -9,8 +9,10 @@ can use it; `delete` stops it and removes its directory.
 
 - diff: another directory, port, database, role or seed is a replacement; a server that is no
   longer running (after a reboot, say) is an update that starts it again on the same data.
-- Secrets: the role's password and the test users' password are secret inputs, never outputs.
-  Loopback connections to this server are trusted, so `delete` needs neither.
+- Secrets: the role's password and the test users' password are secret inputs, never outputs;
+  the role's password reaches the server only as a SCRAM verifier. TCP connections need a
+  password; the superuser's is in the cluster directory's password file (services/postgres.py).
+  `delete` only stops the server and removes the directory, so it needs no password.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
     import psycopg
     from psycopg import sql
 
+    from components.providers.role_password import password_clause
     from reference_app.seed import DEFAULT_TEST_USERS, loadtest_users, seed_database
 
     server = _server(props["base_dir"], int(props["port"])).start()
@@ -46,10 +49,10 @@ def _provision(props: dict[str, Any]) -> dict[str, Any]:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [props["user"]]).fetchone()
         verb = "ALTER" if exists else "CREATE"
+        # Only a client-side verifier reaches the server, never the password (logs, pg_stat_statements).
         conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
-                sql.Identifier(props["user"]), sql.Literal(props["password"])
-            )
+            sql.SQL(verb + " ROLE {} LOGIN CREATEROLE ").format(sql.Identifier(props["user"]))
+            + password_clause(conn, props["user"], props["password"])
         )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [props["database"]]).fetchone():
             conn.execute(

@@ -4,7 +4,7 @@ Each provider takes a DSN as a secret input and keeps only its password-free tar
 (`connection_target`) in its outputs. `delete` only sees outputs, so the password comes
 from the stack configuration key named at construction time (`PasswordFromConfig`, read
 in `configure`, never pickled into state), or else from libpq's own sources (PGPASSWORD,
-~/.pgpass).
+~/.pgpass, the DSN's passfile).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ __all__ = [
 ]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN, seen during preview
-_TARGET_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode")
+# passfile names libpq's password file (a path, not a secret): a server whose password lives only
+# there (services/postgres.py) stays reachable from the outputs alone, e.g. on delete.
+_TARGET_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode", "passfile")
 
 
 def is_unknown(value: object) -> bool:
@@ -30,7 +32,7 @@ def is_unknown(value: object) -> bool:
 
 
 def connection_target(dsn: str) -> str:
-    """The DSN reduced to host, hostaddr, port, dbname, user and sslmode (no password)."""
+    """The DSN reduced to host, hostaddr, port, dbname, user, sslmode and passfile (no password)."""
     params = conninfo_to_dict(dsn)
     return make_conninfo(**{key: str(params[key]) for key in _TARGET_KEYS if params.get(key) is not None})
 

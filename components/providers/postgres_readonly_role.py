@@ -32,6 +32,7 @@ from components.providers.pg_connection import (
     is_unknown,
     replaced_properties,
 )
+from components.providers.role_password import password_clause
 
 __all__ = ["ReadonlyRole", "ReadonlyRoleArgs", "ReadonlyRoleProvider", "password_fingerprint"]
 
@@ -59,11 +60,10 @@ def _connect(conninfo: str):
 
 
 def _apply_role(conn, role: str, password: str, schema: str, database: str, create: bool) -> None:
-    verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
-    options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}")
+    options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ")
     verb = sql.SQL("CREATE ROLE") if create else sql.SQL("ALTER ROLE")
     ident = sql.Identifier(role)
-    conn.execute(sql.SQL("{} {} ").format(verb, ident) + options.format(sql.Literal(verifier)))
+    conn.execute(sql.SQL("{} {} ").format(verb, ident) + options + password_clause(conn, role, password))
     for statement in _GRANTS:
         conn.execute(
             sql.SQL(statement).format(db=sql.Identifier(database), schema=sql.Identifier(schema), role=ident)

@@ -19,7 +19,6 @@ from tests.fixtures.engine import PULUMI_BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
-ADMIN_PASSWORD = "admin-Secret-1"
 READER_PASSWORD = "reader-Secret-2"
 INDEX_NAMES = parse_migration(MIGRATION_FILE.read_text(encoding="utf-8")).names
 
@@ -33,6 +32,7 @@ def idx_indexes(dsn: str) -> set[str]:
 
 def test_up_rerun_refresh_and_destroy(pulumi_engine, postgres_server, seeded_database_factory, tmp_path):
     database = seeded_database_factory(scale="small", seed=42)
+    admin_password = postgres_server.password  # TCP logins need it (scram-sha-256)
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         conn.execute("CREATE INDEX idx_unrelated ON users (display_name)")
 
@@ -69,7 +69,7 @@ def test_up_rerun_refresh_and_destroy(pulumi_engine, postgres_server, seeded_dat
             project_settings=auto.ProjectSettings(name="odavl-perf", runtime="python"),
         ),
     )
-    stack.set_config("odavl-perf:databasePassword", auto.ConfigValue(ADMIN_PASSWORD, secret=True))
+    stack.set_config("odavl-perf:databasePassword", auto.ConfigValue(admin_password, secret=True))
     stack.set_config("odavl-perf:databaseReadonlyPassword", auto.ConfigValue(READER_PASSWORD, secret=True))
     quiet = {"on_output": lambda _line: None}
     try:
@@ -93,7 +93,7 @@ def test_up_rerun_refresh_and_destroy(pulumi_engine, postgres_server, seeded_dat
         state = "".join(
             path.read_text(errors="replace") for path in pulumi_engine.backend_dir.rglob("*.json")
         )
-        assert ADMIN_PASSWORD not in state and READER_PASSWORD not in state
+        assert admin_password not in state and READER_PASSWORD not in state
 
         destroyed = stack.destroy(**quiet)
         assert destroyed.summary.resource_changes == {"delete": 5}

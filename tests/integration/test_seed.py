@@ -12,7 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
+from components.providers.role_password import password_clause
 from reference_app.schema import TABLES, table_checksums
 from reference_app.seed import SeedError, loadtest_users, seed_database
 from reference_app.seed_data import SCALES
@@ -147,9 +150,11 @@ def test_a_role_without_superuser_rights_can_seed(postgres_server: PostgresServe
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS plain_owner_db")
         conn.execute("DROP ROLE IF EXISTS plain_owner")
-        conn.execute("CREATE ROLE plain_owner LOGIN")
+        conn.execute(
+            sql.SQL("CREATE ROLE plain_owner LOGIN ") + password_clause(conn, "plain_owner", "plain-owner-pw")
+        )
         conn.execute("CREATE DATABASE plain_owner_db OWNER plain_owner")
-    dsn = postgres_server.dsn("plain_owner_db").replace("user=postgres", "user=plain_owner")
+    dsn = make_conninfo(postgres_server.dsn("plain_owner_db"), user="plain_owner", password="plain-owner-pw")
     seed_database(dsn, scale="small", seed=42, anchor=ANCHOR, users=USERS, vacuum=False)
     reference = _fresh(postgres_server, "superuser_reference")
     seed_database(reference, scale="small", seed=42, anchor=ANCHOR, users=USERS, vacuum=False)

@@ -86,3 +86,36 @@ def test_a_directory_the_server_user_cannot_enter_gets_a_clear_error() -> None:
             PostgresServer(parent / "cluster").start()
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_tcp_connection_without_a_password_is_refused() -> None:
+    with PostgresServer() as server:
+        with psycopg.connect(server.dsn()) as conn:  # the DSN's password file
+            assert conn.execute("SELECT current_user").fetchone()[0] == "postgres"
+        bare = f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres passfile=/dev/null"
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(bare, connect_timeout=5)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(bare + " password=guess", connect_timeout=5)
+        assert server.password not in server.dsn()
+        assert os.stat(server.passfile).st_mode & 0o077 == 0
+
+
+def test_a_symlink_placed_at_the_cluster_path_is_not_followed() -> None:
+    parent = Path(tempfile.mkdtemp(prefix="odavl-pg-link-"))
+    parent.chmod(0o711)
+    victim = Path(tempfile.mkdtemp(prefix="odavl-pg-victim-"))
+    victim.chmod(0o755)
+    before = victim.stat()
+    base = parent / "cluster"
+    base.symlink_to(victim)
+    try:
+        with pytest.raises(PostgresError, match="symbolic link"):
+            PostgresServer(base).start()
+        after = victim.stat()
+        assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+        assert list(victim.iterdir()) == []
+    finally:
+        PostgresServer(victim).stop()
+        shutil.rmtree(parent, ignore_errors=True)
+        shutil.rmtree(victim, ignore_errors=True)

@@ -269,7 +269,9 @@ def check_source(args: Sequence[str]) -> list[str]:
 # --- python -m MODULE and python tools/X.py -------------------------------------------------------
 
 
-def _parse(parser: argparse.ArgumentParser, args: Sequence[str]) -> tuple[argparse.Namespace | None, list[str]]:
+def _parse(
+    parser: argparse.ArgumentParser, args: Sequence[str]
+) -> tuple[argparse.Namespace | None, list[str]]:
     """Parse as the program does. An argparse error is a problem; --help (exit 0) is not."""
     err = io.StringIO()
     try:
