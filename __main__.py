@@ -13,6 +13,7 @@ import pulumi_kubernetes as kubernetes
 import pulumiverse_grafana as grafana
 
 from components.database import DatabaseTuning, DatabaseTuningArgs
+from components.database_check import DatabaseCheck, DatabaseCheckArgs
 from components.fleet import LoadGeneratorFleet, LoadGeneratorFleetArgs
 from components.grafana import GrafanaProvisioning, GrafanaProvisioningArgs
 from components.loadtest import LoadTestRun, LoadTestRunArgs, enforce_slo_gate
@@ -47,22 +48,27 @@ if db.manage_local_server or settings.target.start_reference_app:
     )
 after_target = pulumi.ResourceOptions(depends_on=[local_target] if local_target else [])
 
-# The database's performance indexes, pg_trgm and Grafana's read-only role.
-database = DatabaseTuning(
-    "studio-hub-database",
-    DatabaseTuningArgs(
-        host=db.host,
-        port=db.port,
-        database=db.name,
-        admin_user=db.user,
-        admin_password=db.password,
-        readonly_role=db.readonly_role,
-        readonly_password=db.readonly_password,
-        sslmode=db.sslmode,
-        management=db.management,
-    ),
-    after_target,
-)
+# The database's performance indexes, pg_trgm and Grafana's read-only role: managed by the stack
+# that owns the database; a stack on another stack's database (an ephemeral one) only checks them.
+database: DatabaseTuning | DatabaseCheck | None = None
+if db.tuning == "manage":
+    database = DatabaseTuning(
+        "studio-hub-database",
+        DatabaseTuningArgs(
+            host=db.host,
+            port=db.port,
+            database=db.name,
+            admin_user=db.user,
+            admin_password=db.password,
+            readonly_role=db.readonly_role,
+            readonly_password=db.readonly_password,
+            sslmode=db.sslmode,
+            management=db.management,
+        ),
+        after_target,
+    )
+elif db.tuning == "verify":
+    database = DatabaseCheck("studio-hub-database-check", DatabaseCheckArgs(dsn=secret_dsn(db)), after_target)
 
 # Kubernetes: the observability stack and the load-generator fleet.
 cluster = None
@@ -126,7 +132,7 @@ if settings.grafana.enabled:
             postgres_password=db.readonly_password,
             slack_webhook=settings.notifications.slack_webhook,
         ),
-        pulumi.ResourceOptions(providers=[grafana_provider], depends_on=[database]),
+        pulumi.ResourceOptions(providers=[grafana_provider], depends_on=[database] if database else []),
     )
 
 # The load test, judged by the SLO gate over the merged statistics of every worker.
@@ -141,9 +147,14 @@ if load.enabled:
 # Stack outputs: what CI gates on and what people read.
 pulumi.export("environment", settings.environment)
 pulumi.export("target", settings.target.base_url)
-pulumi.export("indexes", database.index_statuses)
-pulumi.export("indexCount", database.index_count)
-pulumi.export("readonlyRole", database.readonly_role)
+pulumi.export("databaseTuning", db.tuning)
+if database is not None:
+    pulumi.export("indexes", database.index_statuses)
+    pulumi.export("indexCount", database.index_count)
+# The role's name; created by this stack only with databaseTuning manage.
+pulumi.export(
+    "readonlyRole", database.readonly_role if isinstance(database, DatabaseTuning) else db.readonly_role
+)
 if local_target is not None:
     pulumi.export("referenceAppUrl", local_target.url)
 if observability is not None:

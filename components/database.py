@@ -7,6 +7,9 @@ pulumi-postgresql plugin is not available): the dynamic providers of
 `IndexMigration` dynamic resource (pulumi-postgresql has no Index resource), which waits
 for the extension: the trigram index needs pg_trgm.
 
+Registered for `databaseTuning: manage` only: a stack on a database it does not own (an
+ephemeral stack on the staging database) uses the read-only `DatabaseCheck` instead.
+
 Outputs: index_statuses {index: created | already_valid | rebuilt}, index_build_seconds,
 index_count, owned_indexes, readonly_role (its name). Passwords stay secrets throughout.
 """

@@ -17,10 +17,12 @@ reads the running program's config; `DictConfigSource` is the built-in fake used
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import json
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -28,9 +30,10 @@ from urllib.parse import urlsplit
 import pulumi
 
 from loadtests import slo
-from loadtests.config import USER_GROUPS, is_loopback
+from loadtests.config import PRODUCTION_MAX_USERS, USER_GROUPS, is_loopback, is_production_host
 from loadtests.shape import PROFILES as PROFILE_STAGES
 from loadtests.target_tls import ca_bundle_problem
+from ops.ephemeral import is_ephemeral
 
 NAMESPACE = "odavl-perf"
 ENVIRONMENTS = ("local", "staging", "production")
@@ -38,9 +41,17 @@ PROFILES = tuple(PROFILE_STAGES)
 SEED_SCALES = ("small", "medium", "large")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DB_MANAGEMENT = ("sql", "provider")
+DB_TUNING = ("manage", "verify", "off")
 CHARTS = ("prometheus", "influxdb", "loki", "grafana")
 MAX_USERS_CAP = 5000
-PRODUCTION_MAX_USERS = 2000  # the specification's maximum capacity
+# The permission for one production load test: this variable set to the stack's name for that
+# `pulumi up` only (the load-test workflow sets it from its input). Never a stack setting, so no
+# committed file can pre-approve every update.
+ALLOW_PRODUCTION_ENV = "ODAVL_ALLOW_PRODUCTION_RUN"
+REMOVED_KEYS = {
+    "loadAllowProduction": f"no such key: a production load test is approved per run with "
+    f"{ALLOW_PRODUCTION_ENV}=<stack> in the environment of that `pulumi up`; remove the key",
+}
 STAGE_KEYS = frozenset({"duration", "target"})
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -51,6 +62,10 @@ _K8S_VERSION = re.compile(r"^1\.\d{1,2}$")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Something besides slashes: the lifecycle rule expires everything under the prefix, and an
+# empty (or "/") prefix is the whole bucket.
+_S3_PREFIX = re.compile(r"^/*[^/]")
+_HOST_NAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class SettingsError(pulumi.RunError):
@@ -80,6 +95,9 @@ class ConfigSource(Protocol):
     def secret(self, key: str) -> Any:
         """The value of secret `key` wrapped so that it stays secret (a secret Output)."""
 
+    def set_keys(self) -> list[str]:
+        """Every key set in the stack's `odavl-perf:` namespace (without the namespace)."""
+
 
 class PulumiConfigSource:
     """Reads the config of the running Pulumi program."""
@@ -97,6 +115,16 @@ class PulumiConfigSource:
 
     def secret(self, key: str) -> pulumi.Output[str]:
         return self._config.require_secret(key)
+
+    def set_keys(self) -> list[str]:
+        # The SDK lists no config keys publicly. The language host hands the stack's whole
+        # config to set_all_config (pulumi.runtime.config.CONFIG, also what mocks set) from the
+        # PULUMI_CONFIG variable: read both, the same places get_config looks in.
+        from pulumi.runtime import config as runtime_config
+
+        names = set(runtime_config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+        prefix = f"{NAMESPACE}:"
+        return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
 
 class DictConfigSource:
@@ -116,6 +144,9 @@ class DictConfigSource:
     def secret(self, key: str) -> str:
         return f"<secret {key}>"
 
+    def set_keys(self) -> list[str]:
+        return sorted(self._values)
+
 
 # --------------------------------------------------------------------------- the model
 
@@ -134,6 +165,8 @@ class TargetSettings:
     start_reference_app: bool
     reference_app_port: int
     ca_bundle: str = ""  # PEM file of CAs trusted besides the system store; "" = system store only
+    production_hosts: tuple[str, ...] = ()  # hosts whose load tests are production runs
+    is_production: bool = False  # the target host is a production host, or environment production
 
 
 @dataclass(frozen=True)
@@ -149,7 +182,7 @@ class LoadSettings:
     user_weights: Mapping[str, int]
     browser_share: float
     run_id: str
-    allow_production: bool
+    allow_production: bool  # from ALLOW_PRODUCTION_ENV for this update, never from a stack file
     max_duration_s: int
     test_users: Any  # secret Output[str]: JSON list of {"email", "password"}
 
@@ -174,6 +207,7 @@ class DatabaseSettings:
     readonly_role: str
     readonly_password: Any  # secret Output[str]
     management: str
+    tuning: str = "manage"  # manage | verify (read-only check of the indexes) | off
 
 
 @dataclass(frozen=True)
@@ -232,7 +266,8 @@ class Settings:
 
     @property
     def is_production(self) -> bool:
-        return self.environment == "production"
+        """Production by the target host (targetProductionHosts) or by the environment label."""
+        return self.target.is_production
 
 
 # --------------------------------------------------------------------------- the reader
@@ -386,7 +421,7 @@ def _check_https_url(raw: str) -> str | None:
 def load_settings(config: pulumi.Config | None = None) -> Settings:
     """Settings of the running stack; raises SettingsError listing every problem."""
     del config  # the namespace is fixed; kept for call-site symmetry with pulumi.Config
-    return parse_settings(PulumiConfigSource(), project_defaults())
+    return parse_settings(PulumiConfigSource(), project_defaults(), environ=os.environ)
 
 
 def project_defaults(project_file: str | None = None) -> dict[str, Any]:
@@ -402,15 +437,65 @@ def project_defaults(project_file: str | None = None) -> dict[str, Any]:
     return {key: spec["default"] for key, spec in schema.items() if "default" in spec}
 
 
-def parse_settings(source: ConfigSource, defaults: Mapping[str, Any]) -> Settings:
-    """Validate every key at once and build the Settings tree. Pure apart from `source`."""
+def project_keys(project_file: str | None = None) -> frozenset[str]:
+    """Every key declared in Pulumi.yaml's config schema (with or without a default)."""
+    import pathlib
+
+    import yaml
+
+    path = (
+        pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
+    )
+    return frozenset(yaml.safe_load(path.read_text())["config"])
+
+
+def _unknown_key_problems(r: _Reader, declared: Collection[str]) -> None:
+    """A key of the namespace that Pulumi.yaml does not declare is a typo: nothing would read it,
+    so the stack would silently run with the default instead."""
+    by_lower = {key.lower(): key for key in declared}
+    for key in r.source.set_keys():
+        if key in declared or key in REMOVED_KEYS:
+            continue
+        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = (
+            f"did you mean {NAMESPACE}:{by_lower[close[0]]}?"
+            if close
+            else "remove it (the README's configuration reference lists every key)"
+        )
+        r.problem(key, r.source.raw(key), f"a key declared in Pulumi.yaml; no such key, {hint}")
+
+
+def parse_settings(
+    source: ConfigSource,
+    defaults: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    declared: Collection[str] | None = None,
+) -> Settings:
+    """Validate every key at once and build the Settings tree. Pure apart from `source`.
+
+    `environ` is the update's environment, read for ALLOW_PRODUCTION_ENV only (none: no permission).
+    `declared` is the namespace's key set (default: Pulumi.yaml's); any other key set in the
+    stack is reported with the closest declared one.
+    """
     r = _Reader(source, defaults)
+    _unknown_key_problems(r, project_keys() if declared is None else declared)
+    for key, expected in REMOVED_KEYS.items():
+        if source.raw(key) is not None:
+            r.problem(key, source.raw(key), expected)
 
     environment = r.string("environment", choices=ENVIRONMENTS)
     target = _parse_target(r, environment)
-    load = _parse_load(r, environment, target)
+    permission = (environ or {}).get(ALLOW_PRODUCTION_ENV, "")
+    load = _parse_load(r, target, allow_production=permission == source.stack)
+    if target.is_production and load.enabled and not load.allow_production:
+        r.problems.append(
+            f"{ALLOW_PRODUCTION_ENV} = {permission!r}: expected {source.stack!r} to run a load test on "
+            f"production, set for this update only ({ALLOW_PRODUCTION_ENV}={source.stack} pulumi up ...); "
+            f"or set {NAMESPACE}:loadEnabled to false to manage the infrastructure only"
+        )
     slo = _parse_slo(r, load)
-    database = _parse_database(r, environment)
+    database = _parse_database(r, environment, source.stack)
     kubernetes = _parse_kubernetes(r)
     observability = _parse_observability(r, kubernetes)
     grafana = _parse_grafana(r)
@@ -444,6 +529,15 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
     if not all(isinstance(h, str) and h for h in allowed) or not allowed:
         r.problem("targetAllowedHosts", allowed, "a non-empty list of host names")
         allowed = []
+    production_hosts = r.structured("targetProductionHosts", list)
+    for index, entry in enumerate(production_hosts):
+        if not isinstance(entry, str) or not _HOST_NAME.match(entry):
+            r.problem(
+                f"targetProductionHosts[{index}]",
+                entry,
+                "a lower-case host name such as odavl.studio, or *.odavl.studio for its subdomains",
+            )
+    production_hosts = [h for h in production_hosts if isinstance(h, str)]
     start_app = r.boolean("targetStartReferenceApp")
     ca_bundle = r.string("targetCaBundle")
     bundle_problem = ca_bundle_problem(ca_bundle) if ca_bundle else None
@@ -456,18 +550,41 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         host = ""
-    if base_url and (parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/")):
+    # Credentials in the URL would sit in plaintext in the stack's config, state, outputs and
+    # logs: refused, and never repeated in a message (shown as ***@).
+    userinfo = "@" in parts.netloc
+    shown = f"{parts.scheme}://***@{parts.netloc.rpartition('@')[2]}{parts.path}" if userinfo else base_url
+    if userinfo:
+        r.problem(
+            "targetBaseUrl",
+            shown,
+            "a URL without user:password@ (credentials there would land in plaintext in the stack's "
+            "config, state and outputs; the virtual users log in with testUsers)",
+        )
+    elif base_url and (parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/")):
         r.problem(
             "targetBaseUrl", base_url, "an http(s) URL with a host and no path, such as https://host:port"
         )
     elif base_url and host not in allowed:
         r.problem("targetBaseUrl", base_url, f"a host listed in {NAMESPACE}:targetAllowedHosts {allowed}")
     if environment == "local" and host and not is_loopback(host):
-        r.problem(
-            "targetBaseUrl", base_url, "a loopback host (127.0.0.1, localhost or ::1) on the local stack"
-        )
+        r.problem("targetBaseUrl", shown, "a loopback host (127.0.0.1, localhost or ::1) on the local stack")
     if start_app and host and not is_loopback(host):
         r.problem("targetStartReferenceApp", start_app, "false unless the target is a loopback address")
+    # Production is a property of the target: the label has to agree with the host, both ways.
+    production_host = bool(host) and is_production_host(host, production_hosts)
+    if production_host and environment != "production":
+        r.problem(
+            "environment",
+            environment,
+            f"production, because the target host {host!r} is in {NAMESPACE}:targetProductionHosts",
+        )
+    if environment == "production" and host and not production_host:
+        r.problem(
+            "targetBaseUrl",
+            shown,
+            f"a host listed in {NAMESPACE}:targetProductionHosts {production_hosts} on production",
+        )
     return TargetSettings(
         base_url=base_url.rstrip("/"),
         host=host,
@@ -475,10 +592,12 @@ def _parse_target(r: _Reader, environment: str) -> TargetSettings:
         start_reference_app=start_app,
         reference_app_port=port,
         ca_bundle=ca_bundle,
+        production_hosts=tuple(production_hosts),
+        is_production=production_host or environment == "production",
     )
 
 
-def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSettings:
+def _parse_load(r: _Reader, target: TargetSettings, *, allow_production: bool) -> LoadSettings:
     enabled = r.boolean("loadEnabled")
     profile = r.string("loadProfile", choices=PROFILES)
     max_users = r.integer("loadMaxUsers", low=1, high=MAX_USERS_CAP)
@@ -497,7 +616,6 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
         allow_empty=False,
         expected="letters, digits, '.', '_' or '-' (at most 63 characters)",
     )
-    allow_production = r.boolean("loadAllowProduction")
     max_minutes = r.integer("loadMaxDurationMinutes", low=1, high=24 * 60)
 
     stages: list[Stage] = []
@@ -547,23 +665,15 @@ def _parse_load(r: _Reader, environment: str, target: TargetSettings) -> LoadSet
     if weights_raw and not sum(max(w, 0) for w in weights.values()):
         r.problem("loadUserWeights", weights_raw, "at least one user group with a weight above 0")
 
-    if environment == "production" and enabled:
-        if not allow_production:
-            r.problem(
-                "loadAllowProduction",
-                allow_production,
-                "true to run a load test on production (an explicit, reviewed permission)",
-            )
-        if max_users > PRODUCTION_MAX_USERS:
-            r.problem(
-                "loadMaxUsers",
-                max_users,
-                f"at most {PRODUCTION_MAX_USERS} users on production (the documented maximum capacity)",
-            )
+    if target.is_production and enabled and max_users > PRODUCTION_MAX_USERS:
+        r.problem(
+            "loadMaxUsers",
+            max_users,
+            f"at most {PRODUCTION_MAX_USERS} users on production (the documented maximum capacity)",
+        )
 
     # Every user group logs in before its first request, so test users are always needed.
     test_users = r.secret("testUsers", required=True, check=_check_test_users)
-    del target
     return LoadSettings(
         enabled=enabled,
         profile=profile,
@@ -631,11 +741,21 @@ def _threshold_problems(lines: list[Any]) -> list[str]:
     return problems
 
 
-def _parse_database(r: _Reader, environment: str) -> DatabaseSettings:
+def _parse_database(r: _Reader, environment: str, stack: str) -> DatabaseSettings:
     manage = r.boolean("databaseManageLocalServer")
     host = r.string("databaseHost", allow_empty=False, expected="a host name or address")
     if manage and host and not is_loopback(host):
         r.problem("databaseHost", host, "a loopback address when databaseManageLocalServer is true")
+    tuning = r.string("databaseTuning", choices=DB_TUNING)
+    if tuning == "manage" and not manage and is_ephemeral(stack):
+        # The shared database's objects belong to the long-lived stack; destroying this
+        # throwaway stack would otherwise drop them (python -m ops.ephemeral sets verify).
+        r.problem(
+            "databaseTuning",
+            tuning,
+            "verify or off on an ephemeral stack whose database it does not start itself "
+            "(databaseManageLocalServer is false)",
+        )
     sslmode = r.string("databaseSslMode", choices=SSL_MODES)
     if environment != "local" and sslmode in ("disable", "allow", "prefer"):
         r.problem("databaseSslMode", sslmode, "require, verify-ca or verify-full outside the local stack")
@@ -667,6 +787,7 @@ def _parse_database(r: _Reader, environment: str) -> DatabaseSettings:
         ),
         readonly_password=r.secret("databaseReadonlyPassword", required=True),
         management=management,
+        tuning=tuning,
     )
 
 
@@ -765,7 +886,13 @@ def _parse_reports(r: _Reader) -> ReportSettings:
     return ReportSettings(
         local_dir=r.string("reportsLocalDir", allow_empty=False, expected="a directory path"),
         s3_bucket=bucket,
-        s3_prefix=r.string("reportsS3Prefix"),
+        s3_prefix=r.string(
+            "reportsS3Prefix",
+            pattern=_S3_PREFIX,
+            allow_empty=False,
+            expected="a non-empty key prefix such as load-tests/ (an empty or '/' prefix would let the "
+            "reports' lifecycle rule expire every object in the bucket)",
+        ),
         s3_endpoint=endpoint,
         retention_days=r.integer("reportsRetentionDays", low=1, high=3650),
     )

@@ -33,6 +33,7 @@ __all__ = [
     "IndexSuggestion",
     "NamedQuery",
     "QuerySource",
+    "SqlParseError",
     "StatementsUnavailable",
     "index_targets",
     "migration_indexes",
@@ -281,12 +282,25 @@ def _positional(sql: str) -> str:
     return _PSYCOPG_PARAMETER.sub(number, sql).replace("%%", "%")
 
 
+class SqlParseError(ValueError):
+    """A statement PostgreSQL's parser rejects; names the query and the parser's message (which
+    quotes the token it stopped at)."""
+
+    def __init__(self, query_name: str, message: str) -> None:
+        super().__init__(f"query {query_name}: PostgreSQL cannot parse it: {message}")
+        self.query_name = query_name
+
+
 def suggestions_for_sql(sql: str, query_name: str = "query") -> list[IndexSuggestion]:
-    """Indexes that would serve `sql`; an unparsable statement yields none (it is not ours to fix)."""
+    """Indexes that would serve `sql`.
+
+    Raises SqlParseError when PostgreSQL's parser rejects the statement: an empty answer would
+    read as "no index needed" and hide a broken query.
+    """
     try:
         statements = pglast.parse_sql(_positional(sql))
-    except pglast.parser.ParseError:
-        return []
+    except pglast.parser.ParseError as error:
+        raise SqlParseError(query_name, str(error.args[0] if error.args else error)) from None
     suggestions: list[IndexSuggestion] = []
     for raw in statements:
         for use in _statement_uses(raw.stmt):

@@ -3,7 +3,9 @@
 Builders (pure): `slack_message` (Block Kit: environment, verdict, failed thresholds, run link),
 `github_issue` (title, labels and a body with metrics, investigation steps and recommendations)
 and `pr_comment` (the results table). The metrics table and the recommendations come from
-`loadtests.analysis`, so notifications say what the analysis says.
+`loadtests.analysis`, so notifications say what the analysis says. Every string taken from
+the results document (abort reasons, error texts from the target, names) goes through
+`loadtests.markup` first, so a hostile `<!channel>` or `[text](http://evil)` is shown, not obeyed.
 
 Delivery (`send_slack`, `create_github_issue`) posts JSON with httpx and retries connection
 errors, 429 and 5xx with exponential backoff. The webhook URL and the token are `SecretValue`s:
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from loadtests.markup import md_literal, slack_escape
 
 __all__ = [
     "DeliveryError",
@@ -150,9 +154,9 @@ def _verdict(results: Mapping[str, Any]) -> str:
     return _gate(results)[0]
 
 
-def _threshold_line(entry: Mapping[str, Any]) -> str:
+def _threshold_line(entry: Mapping[str, Any], escape: Callable[[object], str]) -> str:
     detail = entry.get("detail") or entry.get("state", "")
-    return f"{entry.get('key') or entry.get('metric', '?')} — {detail}"
+    return f"{escape(entry.get('key') or entry.get('metric', '?'))} — {escape(detail)}"
 
 
 def _analysis(results: Mapping[str, Any]) -> Any | None:
@@ -168,8 +172,8 @@ def _analysis(results: Mapping[str, Any]) -> Any | None:
         return None
 
 
-def _run_name(results: Mapping[str, Any]) -> str:
-    return f"{results.get('stack', '?')} / run {results.get('run_id', '?')}"
+def _run_name(results: Mapping[str, Any], escape: Callable[[object], str]) -> str:
+    return f"{escape(results.get('stack', '?'))} / run {escape(results.get('run_id', '?'))}"
 
 
 # --- builders ----------------------------------------------------------------------------------
@@ -181,27 +185,33 @@ def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
 
 def slack_message(results: Mapping[str, Any], *, run_url: str | None = None) -> dict[str, Any]:
     """A Slack Block Kit message: environment, verdict, failed thresholds and the run link."""
-    environment = str(results.get("environment", "unknown"))
-    verdict = _verdict(results)
+    raw_environment = str(results.get("environment", "unknown"))
+    environment = slack_escape(raw_environment)  # mrkdwn fields; the header is plain_text
+    verdict = slack_escape(_verdict(results))
     icon = _VERDICT_ICONS.get(verdict, "🚨")
+    run_name = _run_name(results, slack_escape)
     failed = failed_thresholds(results)
-    listed = "\n".join(f"• {_threshold_line(t)}" for t in failed[:_MAX_LISTED])
+    listed = "\n".join(f"• {_threshold_line(t, slack_escape)}" for t in failed[:_MAX_LISTED])
     if len(failed) > _MAX_LISTED:
         listed += f"\n• … and {len(failed) - _MAX_LISTED} more"
     if not failed:
-        listed = f"• {results.get('abort_reason') or 'no threshold failed; the run itself did not complete'}"
+        reason = results.get("abort_reason") or "no threshold failed; the run itself did not complete"
+        listed = f"• {slack_escape(reason)}"
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _clip(f"{icon} Load test {verdict}: {environment}", 150)},
+            "text": {
+                "type": "plain_text",
+                "text": _clip(f"{icon} Load test {_verdict(results)}: {raw_environment}", 150),
+            },
         },
         {
             "type": "section",
             "fields": [
                 {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
                 {"type": "mrkdwn", "text": f"*Verdict*\n{icon} {verdict}"},
-                {"type": "mrkdwn", "text": f"*Run*\n{_run_name(results)}"},
-                {"type": "mrkdwn", "text": f"*Status*\n{results.get('status', 'unknown')}"},
+                {"type": "mrkdwn", "text": f"*Run*\n{run_name}"},
+                {"type": "mrkdwn", "text": f"*Status*\n{slack_escape(results.get('status', 'unknown'))}"},
             ],
         },
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Failed thresholds*\n{listed}")}},
@@ -226,7 +236,7 @@ def slack_message(results: Mapping[str, Any], *, run_url: str | None = None) -> 
             ],
         }
     )
-    return {"text": f"{icon} Load test {verdict} on {environment} ({_run_name(results)})", "blocks": blocks}
+    return {"text": f"{icon} Load test {verdict} on {environment} ({run_name})", "blocks": blocks}
 
 
 def _metrics_table(results: Mapping[str, Any]) -> str:
@@ -243,7 +253,8 @@ def _metrics_table(results: Mapping[str, Any]) -> str:
         return "\n".join(lines)
     for metric, summary in sorted((results.get("metrics") or {}).items()):
         if isinstance(summary, Mapping) and summary.get("type") == "trend":
-            lines.append(f"| {metric} p95 | {summary.get('p95', 0):,.1f} {summary.get('unit', '')} | — | ℹ️ |")  # noqa: RUF001
+            name, unit = md_literal(metric, in_table=True), md_literal(summary.get("unit", ""), in_table=True)
+            lines.append(f"| {name} p95 | {summary.get('p95', 0):,.1f} {unit} | — | ℹ️ |")  # noqa: RUF001
     return "\n".join(lines)
 
 
@@ -261,9 +272,10 @@ def _thresholds_table(results: Mapping[str, Any]) -> str:
     for entry in entries:
         value, metric = entry.get("value"), entry.get("metric")
         measured = "no data" if value is None else _format_value(value, metric)
-        state = entry.get("state", "?")
-        name = entry.get("key", entry.get("metric", "?"))
-        lines.append(f"| `{name}` | {measured} | {_STATE_ICONS.get(state, '')} {state} |")
+        state = str(entry.get("state", "?"))
+        name = md_literal(entry.get("key", entry.get("metric", "?")), in_table=True)
+        shown = f"{_STATE_ICONS.get(state, '')} {md_literal(state, in_table=True)}"
+        lines.append(f"| {name} | {measured} | {shown} |")
     return "\n".join(lines)
 
 
@@ -300,8 +312,13 @@ def _recommendations(results: Mapping[str, Any]) -> list[str]:
     lines = []
     for item in found.recommendations[:_MAX_LISTED]:
         lines.append(f"**{item.title}**")
-        lines.extend(f"  - {action}" for action in item.actions)
+        lines.extend(f"  - {md_literal(action)}" for action in item.actions)  # endpoints, error texts
     return lines
+
+
+def _error_line(entry: Mapping[str, Any]) -> str:
+    endpoint, error = md_literal(entry.get("endpoint")), md_literal(entry.get("error"))
+    return f"- {endpoint}: {error} (x{md_literal(entry.get('count'))})"
 
 
 def github_issue(
@@ -316,21 +333,23 @@ def github_issue(
         key=lambda e: -int(e.get("count", 0)),
     )
     sections = [
-        f"**Environment:** {results.get('environment', 'unknown')} · **Run:** {_run_name(results)} · "
-        f"**Verdict:** {_verdict(results)} · **Status:** {results.get('status', 'unknown')}",
-        f"**Target:** {results.get('target', '?')} · **Profile:** {profile.get('name', '?')}, "
-        f"{profile.get('max_users', '?')} users",
+        f"**Environment:** {md_literal(results.get('environment', 'unknown'))} · "
+        f"**Run:** {_run_name(results, md_literal)} · **Verdict:** {md_literal(_verdict(results))} · "
+        f"**Status:** {md_literal(results.get('status', 'unknown'))}",
+        f"**Target:** {md_literal(results.get('target', '?'))} · "
+        f"**Profile:** {md_literal(profile.get('name', '?'))}, "
+        f"{md_literal(profile.get('max_users', '?'))} users",
     ]
     if run_url:
         sections.append(f"**Workflow run:** {run_url}")
     if results.get("abort_reason"):
-        sections.append(f"**Aborted:** {results['abort_reason']}")
+        sections.append(f"**Aborted:** {md_literal(results['abort_reason'])}")
     sections += ["## Metrics", _metrics_table(results), "## Failed thresholds"]
-    sections.append("\n".join(f"- {_threshold_line(t)}" for t in failed) or "- none recorded")
+    sections.append("\n".join(f"- {_threshold_line(t, md_literal)}" for t in failed) or "- none recorded")
     if errors:
         sections += [
             "## Top errors",
-            "\n".join(f"- {e.get('endpoint')}: {e.get('error')} (x{e.get('count')})" for e in errors[:5]),
+            "\n".join(_error_line(e) for e in errors[:5]),
         ]
     sections += [
         "## Investigation steps",
@@ -344,9 +363,9 @@ def github_issue(
 def pr_comment(results: Mapping[str, Any], *, run_url: str | None = None) -> str:
     """The results table posted on the pull request."""
     verdict = _verdict(results)
-    environment = results.get("environment", "unknown")
-    head = f"### {_VERDICT_ICONS.get(verdict, '🚨')} Load test {verdict} — {environment}"
-    parts = [head, f"{_run_name(results)}" + (f" · [workflow run]({run_url})" if run_url else "")]
+    environment = md_literal(results.get("environment", "unknown"))
+    head = f"### {_VERDICT_ICONS.get(verdict, '🚨')} Load test {md_literal(verdict)} — {environment}"
+    parts = [head, _run_name(results, md_literal) + (f" · [workflow run]({run_url})" if run_url else "")]
     parts += [
         _thresholds_table(results),
         "<details><summary>All metrics</summary>\n",

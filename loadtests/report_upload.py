@@ -7,7 +7,8 @@ copies (which this module never touches) stay where the run wrote them. Transien
 exponential backoff and jitter; permanent ones (no such bucket, access denied) fail at once.
 
 Each upload also ensures a lifecycle rule on the bucket that expires objects under the report
-prefix after `retention_days` (90 by default); other rules on the bucket are kept.
+prefix after `retention_days` (90 by default); other rules on the bucket are kept. An empty
+prefix (or only "/") is refused before anything is sent: that rule would expire the whole bucket.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 __all__ = [
     "S3Target",
     "UploadOutcome",
+    "empty_prefix_problem",
     "ensure_lifecycle_rule",
     "lifecycle_rule",
     "make_client",
@@ -107,9 +109,24 @@ def object_key(target: S3Target, stack: str, run_id: str, filename: str) -> str:
     return f"{target.normalized_prefix}{stack}/{run_id}/{filename}"
 
 
+def empty_prefix_problem(target: S3Target) -> str | None:
+    """Why `target.prefix` cannot be used, or None: the rule must never cover the whole bucket."""
+    if target.normalized_prefix:
+        return None
+    return (
+        f"reportsS3Prefix {target.prefix!r}: expected a non-empty key prefix such as load-tests/; an "
+        f"empty or '/' prefix would let the {target.retention_days}-day lifecycle rule expire every "
+        f"object in s3://{target.bucket}"
+    )
+
+
 def lifecycle_rule(target: S3Target) -> dict[str, Any]:
+    """The expiry rule for the report prefix; ValueError for an empty prefix (the whole bucket)."""
+    problem = empty_prefix_problem(target)
+    if problem:
+        raise ValueError(problem)
     return {
-        "ID": f"odavl-perf-reports-expire-{target.normalized_prefix.rstrip('/') or 'all'}",
+        "ID": f"odavl-perf-reports-expire-{target.normalized_prefix.rstrip('/')}",
         "Filter": {"Prefix": target.normalized_prefix},
         "Status": "Enabled",
         "Expiration": {"Days": target.retention_days},
@@ -189,6 +206,9 @@ def upload_report(
     local_paths = tuple(str(path) for path, _ in named)
     if target is None or not target.bucket:
         return UploadOutcome("skipped", local_paths=local_paths)
+    problem = empty_prefix_problem(target)
+    if problem:
+        return UploadOutcome("failed", local_paths=local_paths, error=problem + " (nothing was uploaded)")
     missing = [str(path) for path, _ in named if not path.is_file()]
     if missing:
         return UploadOutcome(

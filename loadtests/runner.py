@@ -60,10 +60,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.browser_driver import WEB_VITALS_ENV
+from loadtests.child_env import minimal_env
 from loadtests.config import (
     CONFIG_ENV,
     USERS_ENV,
-    USERS_FILE_ENV,
     WORKER_ID_ENV,
     RunConfig,
     SuiteConfig,
@@ -143,11 +144,33 @@ def _suite_config(config: RunConfig, run_dir: Path) -> SuiteConfig:
     )
 
 
+# What the master and workers read from the parent besides the basics: the headless browser's
+# binary (ODAVL_CHROMIUM, loadtests/browser_user.py), the web-vitals script (WEB_VITALS_ENV), the
+# TLS trust store OpenSSL uses for the target, and the settings of the project's probe
+# locustfiles (bench/locust_probe.py, bench/locust_bare.py).
+_CHILD_PASSTHROUGH = (
+    "ODAVL_CHROMIUM",
+    WEB_VITALS_ENV,
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PROBE_PATH",
+    "PROBE_WAIT_MAX_S",
+    "PROBE_RAW_DIR",
+    "PROBE_LOGIN",
+    "BARE_CHECK",
+)
+
+
 def _child_env(handle: RunHandle, worker_id: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (USERS_ENV, USERS_FILE_ENV)}
-    env[CONFIG_ENV] = str(handle.run_dir / "suite.json")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
+    """A minimal environment: no passphrase, cloud keys or test users inherited from the parent."""
+    env = minimal_env(
+        {
+            CONFIG_ENV: str(handle.run_dir / "suite.json"),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            "PYTHONUNBUFFERED": "1",
+        },
+        passthrough=_CHILD_PASSTHROUGH,
+    )
     if worker_id is not None:
         env[WORKER_ID_ENV] = worker_id
         users = handle.config.test_users

@@ -23,7 +23,8 @@ Examples::
     checks: rate>0.95 warn 0.99
 
 Semantics. Every criterion is one threshold. Values are in the metric's unit (milliseconds for
-time trends, unitless for CLS, ratios 0.0-1.0 for rates, per second for a counter's rate). A
+time trends, unitless for CLS, ratios 0.0-1.0 for rates, per second for a counter's rate); an
+absolute bound outside that range (a rate above 1 or 100 %, a negative bound) is an error. A
 threshold *fails* when the measured value does not satisfy `op bound`; with a warning band
 (`warn W`) it *warns* when the value satisfies the fail bound but not `op W` (so for `<` the band
 is W <= value < bound). A threshold has *no data* when its metric, endpoint or group has no
@@ -372,6 +373,10 @@ def _parse_bound(cur: _Cursor, metric: str) -> Bound:
             if unit not in ("", "%"):
                 message = f"expected '%' or no unit after the baseline offset, found {unit!r}"
                 raise _LineError(cur.pos - len(unit) + 1, message)
+            if unit == "%" and sign < 0 and value > 100:
+                # below zero, where no metric goes
+                message = f"expected a cut of at most 100% below the baseline, found '-{value:g}%'"
+                raise _LineError(start + 1, message)
             # `%` is relative to the baseline value; a plain offset is in the metric's unit.
             return Bound(sign * value, True, unit == "%", cur.text[start : cur.pos].strip())
         return Bound(0.0, True, False, "baseline")
@@ -381,7 +386,25 @@ def _parse_bound(cur: _Cursor, metric: str) -> Bound:
         cur.pos += 1
     value, unit, _num_pos = cur.number("a number (e.g. 500, 0.01, 1%) or 'baseline + N%'")
     amount = sign * _absolute_amount(metric, value, unit, cur.pos - len(unit))
-    return Bound(amount, text=cur.text[start : cur.pos].strip())
+    text = cur.text[start : cur.pos].strip()
+    _check_range(metric, amount, text, start)
+    return Bound(amount, text=text)
+
+
+def _check_range(metric: str, amount: float, text: str, pos: int) -> None:
+    """An absolute bound outside the values the metric can take would pass or fail every run."""
+    kind, unit = METRICS[metric]
+    if kind == "rate" and not 0.0 <= amount <= 1.0:
+        raise _LineError(
+            pos + 1,
+            f"expected a rate from 0 to 1 (e.g. 0.01) or from 0% to 100% (e.g. 1%) for {metric!r}, "
+            f"found {text!r}",
+        )
+    if amount < 0.0:
+        what = {"ms": "a duration", "B": "a byte count"}.get(unit, "a value")
+        raise _LineError(
+            pos + 1, f"expected {what} of 0 or more for {metric!r} (it is never negative), found {text!r}"
+        )
 
 
 def _parse_duration(cur: _Cursor) -> float:

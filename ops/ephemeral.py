@@ -1,6 +1,7 @@
 """Ephemeral stacks on the Pulumi Automation API: `pr-<n>` for pull requests, `rc-<sha>` for releases.
 
     python -m ops.ephemeral run --base staging --pr 42 [--config KEY=VALUE] [--secret-from-env KEY=ENV]
+        [--policy-pack DIR]
     python -m ops.ephemeral destroy --name pr-42
     python -m ops.ephemeral cleanup --ttl 24h
 
@@ -10,6 +11,14 @@ masked) and then always destroys and removes the stack: after a failed update, a
 SIGINT/SIGTERM. A SIGTERM is passed on to the running `pulumi` as SIGINT, which cancels the update
 gracefully; a terminal's Ctrl-C reaches `pulumi` by itself. Secret overrides are read from
 environment variables and handed to `pulumi config set` on stdin, never on a command line.
+
+Two guards hold for every ephemeral stack. Its database objects: unless the stack starts its own
+local PostgreSQL server (`databaseManageLocalServer`), its database is the base stack's, so
+`databaseTuning` is set to `verify` (indexes checked, nothing created or dropped); an override
+may choose `off`, and `manage` is refused. Its update: `pulumi up` always runs with the policy
+pack (`policies/` of this checkout, or the copy given with --policy-pack); there is no way to
+run it without one.
+
 `cleanup` tears down ephemeral stacks older than a TTL that a killed run left behind; the TTL is
 a duration such as 30s, 90m, 6h or 2d (`--ttl-hours N` still works but is deprecated).
 
@@ -44,6 +53,8 @@ from pulumi import automation as auto
 
 __all__ = [
     "CREATED_AT_TAG",
+    "DATABASE_TUNING_KEY",
+    "POLICY_PACK",
     "EphemeralConfigError",
     "EphemeralError",
     "EphemeralSpec",
@@ -60,6 +71,10 @@ __all__ = [
 ]
 
 CREATED_AT_TAG = "odavl:ephemeral-created-at"
+DATABASE_TUNING_KEY = "odavl-perf:databaseTuning"
+MANAGE_LOCAL_SERVER_KEY = "odavl-perf:databaseManageLocalServer"
+SHARED_DATABASE_TUNINGS = ("verify", "off")  # what a stack may do to a database it does not own
+POLICY_PACK = Path(__file__).resolve().parents[1] / "policies"
 _NAME = re.compile(r"^(pr-[1-9][0-9]{0,9}|rc-[0-9a-f]{7,40})$")
 _CLI_TIMEOUT_S = 300
 _TEARDOWN_ATTEMPTS = 3
@@ -158,9 +173,21 @@ def _child_pids() -> list[int]:
 class EphemeralStacks:
     """Creates, runs and tears down the ephemeral stacks of one workspace (a project or an inline program)."""
 
-    def __init__(self, workspace: auto.LocalWorkspace, *, log: Callable[[str], Any] = print):
+    def __init__(
+        self,
+        workspace: auto.LocalWorkspace,
+        *,
+        log: Callable[[str], Any] = print,
+        policy_pack: Path = POLICY_PACK,
+    ):
+        if not (policy_pack / "PulumiPolicy.yaml").is_file():
+            raise EphemeralConfigError(
+                f"policy pack {str(policy_pack)!r} has no PulumiPolicy.yaml; expected the project's "
+                "policies/ directory (--policy-pack)"
+            )
         self.workspace = workspace
         self.log = log
+        self.policy_pack = policy_pack.resolve()
         self._signum: int | None = None
 
     # --- signals ---------------------------------------------------------------------------------
@@ -222,21 +249,47 @@ class EphemeralStacks:
         """`pulumi stack init NAME --copy-config-from BASE`, then the overrides and the creation tag."""
         if self.exists(spec.name):
             raise EphemeralError(f"stack {spec.name} already exists; run `destroy --name {spec.name}` first")
+        forced_tuning = self._database_tuning(spec)  # before anything exists: a refusal leaves nothing
         self.log(f"creating {spec.name} from the configuration of {spec.base}")
         self._cli(["stack", "init", spec.name, "--copy-config-from", spec.base, "--no-select"])
         stack = auto.Stack.select(spec.name, self.workspace)
         stack.set_tag(CREATED_AT_TAG, (now or datetime.now(UTC)).isoformat(timespec="seconds"))
         for key, value in spec.config.items():
             stack.set_config(key, auto.ConfigValue(value=value, secret=False))
+        if forced_tuning:
+            self.log(f"{spec.name} shares the database of {spec.base}: {DATABASE_TUNING_KEY}={forced_tuning}")
+            stack.set_config(DATABASE_TUNING_KEY, auto.ConfigValue(value=forced_tuning, secret=False))
         for key in spec.secrets:
             # On stdin: a command line is visible to every local user and in error messages.
             self._cli(["config", "set", key, "--secret", "--stack", spec.name], stdin=spec.secrets[key])
         return stack
 
+    def _database_tuning(self, spec: EphemeralSpec) -> str | None:
+        """The databaseTuning the stack must run with, or None when its database is its own.
+
+        The base's effective configuration (`pulumi config --json` includes Pulumi.yaml's
+        defaults; secrets are not shown) with the overrides on top. A stack that does not start
+        its own local server works on the base's database: verify, unless the overrides say off.
+        """
+        base = json.loads(self._cli(["config", "--json", "--stack", spec.base]).stdout or "{}")
+        effective = {key: str(entry.get("value", "")) for key, entry in base.items()}
+        effective.update(spec.config)
+        if effective.get(MANAGE_LOCAL_SERVER_KEY, "").lower() == "true":
+            return None
+        requested = spec.config.get(DATABASE_TUNING_KEY)
+        if requested is None:
+            return "verify"
+        if requested not in SHARED_DATABASE_TUNINGS:
+            raise EphemeralConfigError(
+                f"--config {DATABASE_TUNING_KEY}={requested}: expected verify or off; {spec.name} "
+                f"works on the database of {spec.base}, whose objects only {spec.base} may create or drop"
+            )
+        return None  # the override is already set
+
     def up(self, stack: auto.Stack) -> dict[str, Any]:
-        """`pulumi up`, then the stack outputs with secret values masked."""
-        self.log(f"updating {stack.name}")
-        stack.up(on_output=self.log, color="never")
+        """`pulumi up` with the policy pack, then the stack outputs with secret values masked."""
+        self.log(f"updating {stack.name} (policy pack {self.policy_pack})")
+        stack.up(on_output=self.log, color="never", policy_packs=[str(self.policy_pack)])
         return {key: "[secret]" if out.secret else out.value for key, out in stack.outputs().items()}
 
     def teardown(self, name: str) -> None:
@@ -411,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-from-env", action="append", default=[], metavar="KEY=ENV", help="secret override from $ENV"
     )
     run.add_argument("--outputs-file", type=Path, default=None, help="write the stack outputs here (JSON)")
+    run.add_argument(
+        "--policy-pack",
+        type=Path,
+        default=POLICY_PACK,
+        metavar="DIR",
+        help="the policy pack the update runs with, e.g. a trusted checkout's policies/ (default: this "
+        "checkout's policies/)",
+    )
     destroy = commands.add_parser("destroy", help="destroy and remove an ephemeral stack (no-op if absent)")
     destroy.add_argument("--name", required=True)
     cleanup = commands.add_parser("cleanup", help="tear down ephemeral stacks older than a TTL")
@@ -440,7 +501,9 @@ def _cleanup_ttl(args: argparse.Namespace) -> timedelta:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        stacks = EphemeralStacks(_workspace(args.work_dir))
+        stacks = EphemeralStacks(
+            _workspace(args.work_dir), policy_pack=getattr(args, "policy_pack", POLICY_PACK)
+        )
         if args.command == "run":
             name = args.name or ephemeral_name(pr=args.pr, sha=args.sha)
             spec = EphemeralSpec(

@@ -17,6 +17,7 @@ import yaml
 from pglast import ast, enums
 
 from loadtests import slo, slo_catalog
+from loadtests.config import DEFAULT_PRODUCTION_HOSTS, PRODUCTION_MAX_USERS, is_production_host
 
 __all__ = [
     "PRODUCTION_MAX_USERS",
@@ -30,9 +31,6 @@ __all__ = [
     "find_postgres_datasources",
     "looks_like_index_sql",
 ]
-
-# The specification's maximum tested capacity: production runs may never exceed it.
-PRODUCTION_MAX_USERS = 2000
 
 # sslmode values that refuse an unencrypted connection.
 _SSL_REQUIRED_MODES = frozenset({"require", "verify-ca", "verify-full"})
@@ -73,15 +71,31 @@ def check_target_host(base_url: Any, allowed_hosts: Any) -> list[str]:
 
 
 def check_production_guard(
-    environment: Any, allow_production: Any, max_users: Any, stage_targets: Iterable[Any] = ()
+    environment: Any,
+    allow_production: Any,
+    max_users: Any,
+    stage_targets: Iterable[Any] = (),
+    *,
+    target: Any = None,
+    production_hosts: Any = None,
 ) -> list[str]:
-    """A production load test needs the explicit allow flag and at most PRODUCTION_MAX_USERS users."""
-    if environment != "production":
+    """A production load test needs the permission of its update and at most PRODUCTION_MAX_USERS
+    users. Production means the production environment, or a target host among `production_hosts`
+    (default: loadtests.config.DEFAULT_PRODUCTION_HOSTS), whatever the environment says."""
+    hosts = production_hosts if isinstance(production_hosts, Sequence) and production_hosts else None
+    host = _host_of(target) if isinstance(target, str) else None
+    production_host = bool(host) and is_production_host(host, tuple(hosts or DEFAULT_PRODUCTION_HOSTS))
+    if environment != "production" and not production_host:
         return []
     problems = []
+    if production_host and environment != "production":
+        problems.append(
+            f"the target host {host!r} is a production host, but the environment is {environment!r}"
+        )
     if allow_production is not True:
         problems.append(
-            f"a production load test needs loadAllowProduction set to true (found {allow_production!r})"
+            "a production load test needs the permission of its own update, "
+            f"ODAVL_ALLOW_PRODUCTION_RUN=<stack> (found allow_production={allow_production!r})"
         )
     if not _whole_number(max_users):
         problems.append(f"the production user count is {max_users!r}; expected a whole number")

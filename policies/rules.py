@@ -34,6 +34,12 @@ _BASE_URL = ("target", "base_url", "target_base_url", "targetBaseUrl", "baseUrl"
 _ALLOWED_HOSTS = ("allowed_hosts", "target_allowed_hosts", "targetAllowedHosts", "allowedHosts")
 _ENVIRONMENT = ("environment",)
 _ALLOW_PRODUCTION = ("allow_production", "load_allow_production", "loadAllowProduction", "allowProduction")
+_PRODUCTION_HOSTS = (
+    "production_hosts",
+    "target_production_hosts",
+    "targetProductionHosts",
+    "productionHosts",
+)
 _MAX_USERS = ("max_users", "load_max_users", "loadMaxUsers", "maxUsers")
 _STAGES = ("stages", "load_stages", "loadStages")
 _THRESHOLDS = ("thresholds", "slo_thresholds", "sloThresholds")
@@ -42,6 +48,7 @@ _SECRET_KEY = re.compile(r"password|passwd|secret|token|apikey|webhook|privateke
 _NOT_SECRET_KEY = re.compile(r"(name|ref|refs|path|file|ttl|type|seconds|enabled|id)$")
 _LOCAL_STACKS = frozenset({"local"})
 _K8S_WORKLOADS = {"kubernetes:batch/v1:Job": "Job", "kubernetes:core/v1:Pod": "Pod"}
+_FLEET_JOB_KEYS = ("master_job", "worker_job")
 _HELM_CHARTS = frozenset({"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"})
 
 
@@ -126,7 +133,17 @@ def validate_production_guard(args: ResourceValidationArgs, report_violation: Re
         return
     _, stages = _find(props, _STAGES)
     targets = [s.get("target") for s in stages if isinstance(s, Mapping)] if isinstance(stages, list) else []
-    problems = checks.check_production_guard(_environment(args, props), allow_production, max_users, targets)
+    # Production is a property of the target too: its host against the production hosts.
+    _, base_url = _find(props, _BASE_URL, accept=lambda value: isinstance(value, str))
+    _, production_hosts = _find(props, _PRODUCTION_HOSTS)
+    problems = checks.check_production_guard(
+        _environment(args, props),
+        allow_production,
+        max_users,
+        targets,
+        target=base_url,
+        production_hosts=production_hosts,
+    )
     _report_all(report_violation, problems)
 
 
@@ -176,9 +193,10 @@ def validate_fleet_pods(args: ResourceValidationArgs, report_violation: ReportVi
         if not _is_helm_managed(props.get("metadata")):  # chart workloads are the chart's business
             _report_all(report_violation, checks.check_fleet_pod(kind, props.get("spec")))
         return
-    # The load-test run starts its Jobs itself; it carries their manifests in `fleet`.
+    # The load-test run starts its Jobs itself; it carries their manifests in `fleet`, as
+    # components/wiring.fleet_of passes them: `master_job` and `worker_job`.
     _, fleet = _find(props, ("fleet",), accept=lambda value: isinstance(value, Mapping))
-    manifests = (fleet.get("jobs") or fleet.get("manifests") or []) if isinstance(fleet, Mapping) else []
+    manifests = [fleet.get(key) for key in _FLEET_JOB_KEYS] if isinstance(fleet, Mapping) else []
     for manifest in manifests:
         if isinstance(manifest, Mapping) and manifest.get("kind") in ("Job", "Pod"):
             name = (manifest.get("metadata") or {}).get("name", "?")
@@ -267,7 +285,8 @@ POLICIES: list[ResourceValidationPolicy] = [
     ),
     _mandatory(
         "production-load-guard",
-        "A production load test needs the explicit allow flag and at most 2000 users.",
+        "A load test on production (its environment or its target host) needs the permission of its "
+        "own update and at most 2000 users.",
         validate_production_guard,
     ),
     _mandatory(

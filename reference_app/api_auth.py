@@ -24,8 +24,11 @@ from reference_app.responses import json_response, page
 
 __all__ = ["active_sessions", "create_api_key", "list_api_keys", "login", "logout", "revoke_api_key"]
 
-# A wrong email costs as much as a wrong password, so timing does not reveal accounts.
-_DUMMY_HASH = hash_password("not-a-password", salt=b"studiohub-dummy!", n=2**12)
+# A wrong email costs as much as a wrong password, so timing does not reveal accounts: the
+# dummy hash has the same scrypt parameters as every stored one (the defaults).
+_DUMMY_HASH = hash_password("not-a-password", salt=b"studiohub-dummy!")
+# Only these roles manage the organisation's API keys (the keys act for the whole organisation).
+_KEY_MANAGERS = ("owner", "admin")
 
 
 # --- authentication ---------------------------------------------------------------------
@@ -120,7 +123,7 @@ async def list_api_keys(request: Request) -> Response:
 async def create_api_key(request: Request) -> Response:
     caller = await authenticated(request)
     query_params(request, {})
-    user_id = caller.require_user()
+    user_id = caller.require_role(_KEY_MANAGERS, "creating an API key")
     body = require_fields(await json_body(request), {"name": (str, 64)})
     key = new_api_key()
     async with database(request).transaction() as tx:
@@ -152,6 +155,7 @@ async def create_api_key(request: Request) -> Response:
 async def revoke_api_key(request: Request) -> Response:
     caller = await authenticated(request)
     query_params(request, {})
+    caller.require_role(_KEY_MANAGERS, "revoking an API key")
     key_id = parse_id("api_key_id", request.path_params["api_key_id"])
     async with database(request).transaction() as tx:
         row = await tx.fetch_one(queries.API_KEY_REVOKE, {"api_key_id": key_id, "org_id": caller.org_id})

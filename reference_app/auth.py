@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -27,11 +28,19 @@ class Principal:
     user_id: int | None
     session_id: int | None = None
     api_key_id: int | None = None
+    role: str | None = None  # the user's role (owner, admin, member, viewer); None for an API key
 
     def require_user(self) -> int:
         if self.user_id is None or self.session_id is None:
             raise Forbidden("this endpoint needs a user session (log in), not an API key")
         return self.user_id
+
+    def require_role(self, roles: Collection[str], action: str) -> int:
+        """The user id, or Forbidden unless a user session with one of `roles` is calling."""
+        user_id = self.require_user()
+        if self.role not in roles:
+            raise Forbidden(f"{action} needs the role {' or '.join(roles)}; yours is {self.role}")
+        return user_id
 
 
 def digest(secret: str) -> str:
@@ -72,12 +81,14 @@ async def authenticate(request: Request, db: Database) -> Principal:
         row = await db.fetch_one(queries.AUTH_SESSION_BY_TOKEN, {"token_hash": digest(token)}, auth=True)
         if row is None:
             raise Unauthorized("invalid or expired session token", code="invalid_credentials")
-        return Principal(org_id=row["org_id"], user_id=row["user_id"], session_id=row["session_id"])
+        return Principal(
+            org_id=row["org_id"], user_id=row["user_id"], session_id=row["session_id"], role=row["role"]
+        )
     if api_key:
         if len(api_key) > _MAX_CREDENTIAL_LEN:
             raise Unauthorized("invalid or revoked API key", code="invalid_credentials")
         row = await db.fetch_one(queries.AUTH_API_KEY_BY_HASH, {"key_hash": digest(api_key)}, auth=True)
         if row is None:
-            raise Unauthorized("invalid or revoked API key", code="invalid_credentials")
+            raise Unauthorized("invalid, revoked or expired API key", code="invalid_credentials")
         return Principal(org_id=row["org_id"], user_id=None, api_key_id=row["api_key_id"])
     raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' or 'X-API-Key'")

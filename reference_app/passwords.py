@@ -1,7 +1,9 @@
 """Password hashing with the standard library's scrypt.
 
 Encoded form: ``scrypt$<n>$<r>$<p>$<salt, base64>$<hash, base64>``; the parameters travel
-with the hash so they can be raised later without invalidating stored passwords.
+with the hash so they can be raised later without invalidating stored passwords. Every stored
+hash and the login's dummy hash use the same (default) parameters: a check against a cheaper
+hash would answer faster and tell which accounts exist.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import hmac
 import os
 
-__all__ = ["DEFAULT_N", "hash_password", "verify_password"]
+__all__ = ["DEFAULT_N", "DEFAULT_P", "DEFAULT_R", "hash_parameters", "hash_password", "verify_password"]
 
 DEFAULT_N = 2**14
 DEFAULT_R = 8
@@ -31,6 +33,17 @@ def hash_password(
     salt = os.urandom(16) if salt is None else salt
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=_DKLEN, maxmem=_MAXMEM)
     return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+
+
+def hash_parameters(encoded: str) -> tuple[int, int, int] | None:
+    """The scrypt cost (n, r, p) of an encoded hash, or None when it is not one."""
+    parts = encoded.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return None
+    try:
+        return int(parts[1]), int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
 
 
 def verify_password(password: str, encoded: str) -> bool:

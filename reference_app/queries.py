@@ -59,13 +59,13 @@ LIMIT %(limit)s OFFSET %(offset)s
 AUTH_API_KEY_BY_HASH = """
 SELECT id AS api_key_id, org_id, created_by
 FROM api_keys
-WHERE key_hash = %(key_hash)s AND active
+WHERE key_hash = %(key_hash)s AND active AND expires_at > now()
 """
 
 # --- API keys -------------------------------------------------------------------
 
 API_KEYS_ACTIVE_BY_ORG = """
-SELECT id, name, key_prefix, created_by, created_at, last_used_at
+SELECT id, name, key_prefix, created_by, created_at, last_used_at, expires_at
 FROM api_keys
 WHERE org_id = %(org_id)s AND active
 ORDER BY created_at DESC
@@ -75,7 +75,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 API_KEY_INSERT = """
 INSERT INTO api_keys (org_id, created_by, name, key_prefix, key_hash)
 VALUES (%(org_id)s, %(user_id)s, %(name)s, %(key_prefix)s, %(key_hash)s)
-RETURNING id, name, key_prefix, created_at
+RETURNING id, name, key_prefix, created_at, expires_at
 """
 
 API_KEY_REVOKE = """

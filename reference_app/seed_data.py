@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from itertools import accumulate
 
 from reference_app import seed_vocabulary as vocab
-from reference_app.passwords import hash_password
+from reference_app.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password
 
 __all__ = ["SCALES", "Dataset", "LoadTestUser", "Scale", "generate"]
 
 NULL = "\\N"
 DAY = 86400.0
+API_KEY_TTL_DAYS = 90  # the api_keys.expires_at default in sql/schema/020_auth.sql
 CHUNK_ROWS = 20000
 
 
@@ -111,7 +112,6 @@ class Dataset:
     seed: int
     anchor: datetime
     test_users: list[LoadTestUser]
-    test_user_scrypt_n: int = 2**12
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -255,6 +255,7 @@ class Dataset:
                 "created_at",
                 "last_used_at",
                 "revoked_at",
+                "expires_at",
             ),
             self._api_keys(),
         )
@@ -365,13 +366,13 @@ class Dataset:
                     if uid == self.org_users[org - 1][0]
                     else rng.choice(["admin", "member", "member", "member", "viewer"])
                 )
-                # no known password: a random digest in the stored format
-                password_hash = f"scrypt$16384$8$1${salt.hex()}${_hex(rng, 16)}"
+                # no known password: a random digest in the stored format, at the real cost
+                password_hash = f"scrypt${DEFAULT_N}${DEFAULT_R}${DEFAULT_P}${salt.hex()}${_hex(rng, 16)}"
                 disabled = created + rng.random() * 30 * DAY if rng.random() < 0.03 else None
             else:
                 test_user = self.test_users[i - self.regular_users]
                 email, display, role, disabled = test_user.email, f"Load Test {uid}", "admin", None
-                password_hash = hash_password(test_user.password, salt=salt, n=self.test_user_scrypt_n)
+                password_hash = hash_password(test_user.password, salt=salt)
             yield _line(
                 [
                     str(uid),
@@ -430,6 +431,7 @@ class Dataset:
                     _ts(created),
                     _opt_ts(last_used),
                     _opt_ts(revoked),
+                    _ts(created + API_KEY_TTL_DAYS * DAY),  # explicit: the schema's default is now()-based
                 ]
             )
 
@@ -622,9 +624,5 @@ class Dataset:
                 )
 
 
-def generate(
-    scale: Scale, seed: int, anchor: datetime, test_users: list[LoadTestUser], test_user_scrypt_n: int = 2**12
-) -> Dataset:
-    return Dataset(
-        scale=scale, seed=seed, anchor=anchor, test_users=test_users, test_user_scrypt_n=test_user_scrypt_n
-    )
+def generate(scale: Scale, seed: int, anchor: datetime, test_users: list[LoadTestUser]) -> Dataset:
+    return Dataset(scale=scale, seed=seed, anchor=anchor, test_users=test_users)

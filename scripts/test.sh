@@ -16,9 +16,14 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo
 echo "==> pytest"
+junit="$(mktemp -t odavl-pytest-XXXXXX.xml)"
+trap 'rm -f "$junit"' EXIT
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --junitxml="$junit" "$@"
 code=$?
+# The skip count, always (also 0): a skipped test is a check that did not run.
+echo
+.venv/bin/python tools/skipped_tests.py "$junit"
 set -e
 # pytest's exit 5 means "no tests collected": that is a failure of this command, not a pass.
 [ "$code" -eq 5 ] && { echo "error: no tests were collected" >&2; exit 1; }

@@ -3,6 +3,8 @@
 #   bash scripts/up.sh                 # the local stack: PostgreSQL, reference app, indexes,
 #                                      # a local Locust fleet, the staged test and its verdict
 #   bash scripts/up.sh local --diff    # extra arguments go to `pulumi up`
+#   ODAVL_ALLOW_PRODUCTION_RUN=production bash scripts/up.sh production
+#                                      # a production load test needs that permission, per run
 # Exit codes: 0 verdict pass (or warn), non-zero when the SLO gate fails (sloEnforce) or the
 # update itself fails. Outputs stay readable either way: `pulumi stack output --json`.
 set -euo pipefail
@@ -14,4 +16,8 @@ bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 pulumi stack select --create "$STACK" >/dev/null
-pulumi up --yes --stack "$STACK" "$@"
+# Every stack but local is updated through the policy pack (target allow-list, production guard,
+# safe index SQL, bounded fleet pods, pinned charts, secrets): it cannot be left out here.
+policy=()
+if [ "$STACK" != local ]; then policy=(--policy-pack "$ROOT/policies"); fi
+pulumi up --yes --stack "$STACK" "${policy[@]}" "$@"

@@ -31,9 +31,9 @@ import os
 import pwd
 import secrets
 import shutil
-import stat
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile

@@ -5,6 +5,9 @@
 
 CLI: `python -m services.reference_app --dsn DSN [--port 8080]` runs it in the foreground
 until Ctrl-C/SIGTERM, after waiting for readiness.
+
+The app gets a minimal environment (loadtests/child_env.py): PATH, HOME, locale, the DSN and
+the STUDIOHUB_* values passed as `env`; nothing else of the parent's environment.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from loadtests.child_env import minimal_env
 from services.postgres import free_port
 
 __all__ = ["ReferenceApp", "ReferenceAppError"]
@@ -70,7 +74,8 @@ class ReferenceApp:
     def start(self) -> ReferenceApp:
         if self._process and self._process.poll() is None:
             return self
-        env = {**os.environ, **self.extra_env, "STUDIOHUB_DSN": self.dsn, "PYTHONUNBUFFERED": "1"}
+        # Only what the app needs: the parent's secrets (passphrase, cloud keys) stay behind.
+        env = minimal_env({**self.extra_env, "STUDIOHUB_DSN": self.dsn, "PYTHONUNBUFFERED": "1"})
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [self.python, "-m", "reference_app", "--host", self.host, "--port", str(self.port)],

@@ -25,5 +25,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at    timestamptz NOT NULL DEFAULT now(),
     last_used_at  timestamptz,
     revoked_at    timestamptz,
+    -- a key stops authenticating after this moment (90 days unless set otherwise)
+    expires_at    timestamptz NOT NULL DEFAULT (now() + interval '90 days'),
     CHECK (active = (revoked_at IS NULL))
 );
+
+-- Databases created before keys expired get the column too (existing keys: 90 days from now).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz NOT NULL DEFAULT (now() + interval '90 days');

@@ -55,6 +55,12 @@ def outputs(stack: dict) -> dict:
     return json.loads(result.stdout)
 
 
+def stack_resources(stack: dict) -> list[dict]:
+    """The resources the stack's state records (none before the first up and after destroy)."""
+    result = stack["engine"].run("stack", "export", "--stack", STACK, cwd=stack["project"])
+    return json.loads(result.stdout)["deployment"].get("resources") or []
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -164,14 +170,31 @@ def test_abort_on_fail_ends_the_run_early(local_stack: dict) -> None:
 
 
 def test_destroy_removes_everything_the_stack_started(local_stack: dict) -> None:
-    engine, project = local_stack["engine"], local_stack["project"]
-    engine.run("destroy", "--yes", "--stack", STACK, cwd=project)
-    state = json.loads(engine.run("stack", "export", "--stack", STACK, cwd=project).stdout)
-    assert not state["deployment"].get("resources")
-    assert not listening(local_stack["app_port"])
-    assert not listening(local_stack["db_port"])
     from components.wiring import local_database_dir
 
-    assert not Path(local_database_dir(str(project), STACK)).exists()
+    engine, project = local_stack["engine"], local_stack["project"]
+    database_dir = Path(local_database_dir(str(project), STACK))
+    up_output = "(the earlier tests brought the stack up)"
+    if not (listening(local_stack["app_port"]) and listening(local_stack["db_port"])):
+        # Run on its own (or after an earlier test stopped short): bring the stack up first, so
+        # there is something to destroy. An SLO-gate failure left by the threshold tests'
+        # configuration still leaves everything running, hence no check of the exit code.
+        up = engine.run("up", "--yes", "--stack", STACK, cwd=project, check=False)
+        up_output = up.stdout[-3000:] + up.stderr[-3000:]
+    # What destroy has to remove is really there: the resources, both servers, the data dir.
+    before = {resource["urn"].rsplit("::", 1)[1] for resource in stack_resources(local_stack)}
+    assert {
+        "studio-hub-postgres",
+        "studio-hub-reference-app",
+        "studio-hub-database-index-migration",
+    } <= before, up_output
+    assert listening(local_stack["app_port"]) and listening(local_stack["db_port"]), up_output
+    assert database_dir.is_dir(), up_output
+
+    engine.run("destroy", "--yes", "--stack", STACK, cwd=project)
+    assert stack_resources(local_stack) == []
+    assert not listening(local_stack["app_port"])
+    assert not listening(local_stack["db_port"])
+    assert not database_dir.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(f"host=127.0.0.1 port={local_stack['db_port']} user=postgres connect_timeout=2")

@@ -6,6 +6,7 @@ with pg_trgm created as the DatabaseTuning component does.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import psycopg
@@ -20,7 +21,7 @@ from components.providers.index_migration_runner import (
     RetryPolicy,
     apply_migration,
 )
-from components.providers.index_targets import MIGRATION_FILE
+from components.providers.index_targets import MIGRATION_FILE, index_names_in_plan
 from components.providers.migration_plan import parse_migration
 from components.providers.postgres_extension import PostgresExtensionProvider
 from components.providers.postgres_readonly_role import ReadonlyRoleProvider
@@ -206,10 +207,29 @@ def test_a_concurrent_writer_sees_no_error_and_loses_no_row(dsn):
         assert len(btrees) == len(MIGRATION.indexes) - 1  # all but the trigram GIN index
         for (name,) in btrees:
             conn.execute("SELECT bt_index_check(%s::regclass, true)", (name,))
-        by_index = conn.execute(
-            "SELECT count(*) FROM insight_issues WHERE file_path ILIKE '%%src/writer/%%'"
-        ).fetchone()[0]
-        assert by_index == len(inserted)
+    # The trigram GIN index holds every writer row too: a count that must go through it equals
+    # the count of a sequential scan (and both equal the rows written).
+    search = "SELECT count(*) FROM insight_issues WHERE file_path ILIKE '%src/writer/%'"
+    by_index, index_plan = count_with_plan(
+        dsn, search, {"enable_seqscan": "off", "enable_indexscan": "off", "enable_bitmapscan": "on"}
+    )
+    assert "idx_insight_issues_file_path" in index_names_in_plan(index_plan), index_plan
+    by_seqscan, seq_plan = count_with_plan(
+        dsn, search, {"enable_seqscan": "on", "enable_indexscan": "off", "enable_bitmapscan": "off"}
+    )
+    assert index_names_in_plan(seq_plan) == set(), seq_plan
+    assert "Seq Scan" in json.dumps(seq_plan)
+    assert by_index == by_seqscan == len(inserted)
+
+
+def count_with_plan(dsn: str, query: str, planner: dict[str, str]) -> tuple[int, list]:
+    """`query`'s count and its EXPLAIN (FORMAT JSON) plan under the given planner settings."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name, value in planner.items():
+            conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()[0]
+        count = conn.execute(query).fetchone()[0]
+    return count, plan
 
 
 def test_destroy_drops_exactly_the_indexes_the_stack_created(dsn):

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.postgres import PostgresServer
 from services.reference_app import ReferenceApp
+from tests.tools import require_tool
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the Debian chromium package"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 DELAY_MS = 1200
 
@@ -44,8 +38,9 @@ def page_app(postgres_server: PostgresServer) -> Iterator[ReferenceApp]:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    chromium = require_tool("chromium")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         yield launched
         launched.close()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from loadtests.report_upload import S3Target, make_client, upload_report
 
@@ -244,3 +245,21 @@ def test_throttling_is_retried_with_backoff_until_the_upload_succeeds(moto_s3, f
         Bucket="odavl-reports", Key="load-tests/staging/8/results.json"
     )
     assert stored["Body"].read() == files[0].read_bytes()
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "//"])
+def test_an_empty_prefix_is_refused_before_any_rule_or_object_reaches_the_bucket(
+    moto_s3, report_files, prefix
+):
+    run_dir, files = report_files
+    target = _target(moto_s3, prefix=prefix)
+    client = make_client(target)
+    client.create_bucket(Bucket=target.bucket)
+
+    outcome = upload_report(files, target, stack="local", run_id="run-42", base_dir=run_dir)
+
+    assert outcome.status == "failed" and outcome.uris == () and outcome.lifecycle is None
+    assert f"reportsS3Prefix {prefix!r}" in outcome.error and "expire every object" in outcome.error
+    assert client.list_objects_v2(Bucket=target.bucket).get("KeyCount") == 0
+    with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):
+        client.get_bucket_lifecycle_configuration(Bucket=target.bucket)

@@ -6,23 +6,21 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from dashboards.alerts import ALERT_RULES, prometheus_rules_yaml
 from dashboards.promql import metric_names
+from tests.tools import require_tool
 from tests.unit.observability_stacks import EXPORTED_SERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "load_testing.rules.yml"
 RULE_TESTS = ROOT / "alerts" / "load_testing.test.yml"
-PROMTOOL = shutil.which("promtool")
-
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus) not installed")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
+    binary = require_tool("promtool")
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_eight_rules_with_severities():
@@ -56,20 +54,17 @@ def test_committed_rule_file_is_up_to_date():
     assert [rule["alert"] for rule in document["groups"][0]["rules"]] == [r.name for r in ALERT_RULES]
 
 
-@needs_promtool
 def test_promtool_check_rules():
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 rules found" in result.stdout
 
 
-@needs_promtool
 def test_promtool_unit_tests_pass():
     result = promtool("test", "rules", str(RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@needs_promtool
 def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path):
     broken = prometheus_rules_yaml().replace("> 0.01", "> 0.05")
     (tmp_path / "load_testing.rules.yml").write_text(broken)

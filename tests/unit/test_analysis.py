@@ -25,6 +25,7 @@ from loadtests.analysis_queries import (
     route_queries,
 )
 from loadtests.analysis_recommend import is_static_endpoint
+from loadtests.index_suggestions import NamedQuery
 from loadtests.results import validate_document
 from loadtests.slo_catalog import threshold_lines
 from reference_app.queries import ALL_QUERIES
@@ -160,6 +161,20 @@ def test_slow_database_endpoint_gets_index_suggestions_from_its_queries():
     assert any(
         "Create the suggested indexes: idx_insight_issues_org_id_created_at" in a for a in plans.actions
     )
+
+
+def test_an_unparsable_database_statement_becomes_a_note_and_the_rest_still_counts():
+    statements = [
+        # pg_stat_statements cuts long statements off at track_activity_query_size
+        NamedQuery("pg_stat_statements:1", "SELECT id FROM runs WHERE org_id = $1 AND", "pg_stat_statements"),
+        NamedQuery("pg_stat_statements:2", "SELECT id FROM runs WHERE org_id = $1", "pg_stat_statements"),
+    ]
+    analysis = analyze(fixture("pass"), statements=statements)
+    assert [index.queries for index in analysis.indexes] == [("pg_stat_statements:2",)]
+    assert [note for note in analysis.notes if "pg_stat_statements:1" in note] == [
+        "index suggestions left out query pg_stat_statements:1: PostgreSQL cannot parse it: "
+        "syntax error at end of input"
+    ]
 
 
 def test_route_mapping_follows_the_reference_apps_handlers():

@@ -141,3 +141,17 @@ def test_cleanup_rejects_bad_ttls_on_the_command_line(argv, message, capsys):
         ephemeral.build_parser().parse_args(["cleanup", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_run_always_has_a_policy_pack_the_projects_unless_another_copy_is_given(tmp_path):
+    args = ephemeral.build_parser().parse_args(["run", "--base", "staging", "--pr", "5"])
+    assert (
+        args.policy_pack == ephemeral.POLICY_PACK and (ephemeral.POLICY_PACK / "PulumiPolicy.yaml").is_file()
+    )
+    other = ephemeral.build_parser().parse_args(
+        ["run", "--base", "staging", "--pr", "5", "--policy-pack", str(tmp_path)]
+    )
+    assert other.policy_pack == tmp_path
+    # A directory without a pack is refused before any stack is touched.
+    with pytest.raises(ephemeral.EphemeralConfigError, match=r"has no PulumiPolicy\.yaml"):
+        ephemeral.EphemeralStacks(workspace=None, policy_pack=tmp_path)  # type: ignore[arg-type]

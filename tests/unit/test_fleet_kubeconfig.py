@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -13,8 +12,7 @@ import yaml
 
 from components.fleet_control import KubernetesFleetApi
 from components.fleet_kubeconfig import KubeconfigError, credentials_from_kubeconfig, ssl_context
-
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+from tests.tools import require_tool
 
 
 def self_signed(directory: Path, name: str) -> tuple[str, str]:
@@ -22,7 +20,7 @@ def self_signed(directory: Path, name: str) -> tuple[str, str]:
     cert, key = directory / f"{name}.crt", directory / f"{name}.key"
     request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     subprocess.run(
-        ["openssl", *request, "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+        [require_tool("openssl"), *request, "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
         timeout=60,
@@ -57,7 +55,6 @@ def test_token_and_insecure_cluster(tmp_path):
     assert "abc" not in repr(credentials)
 
 
-@needs_openssl
 def test_client_certificate_and_ca_data_load(tmp_path):
     ca_pem, _ = self_signed(tmp_path, "cluster-ca")
     cert_pem, key_pem = self_signed(tmp_path, "fleet")
@@ -73,7 +70,6 @@ def test_client_certificate_and_ca_data_load(tmp_path):
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "cluster-ca"),),)]
 
 
-@needs_openssl
 def test_file_references_are_relative_to_the_kubeconfig(tmp_path):
     ca_pem, _ = self_signed(tmp_path, "cluster-ca")
     (tmp_path / "token").write_text("from-file\n")

@@ -51,14 +51,24 @@ def test_merging_encoded_parts_equals_recording_everything(samples):
 
 def test_nearest_rank_in_a_sparse_tail():
     hist = TrendHistogram()
-    for value in [10.0] * 97 + [500.0, 900.0, 2000.0]:
+    tail = [10.0] * 157 + [500.0, 900.0, 2000.0]
+    for value in tail:
         hist.record(value)
-    # 99 % of 100 samples: rank 99 is 900 ms; rounding the rank half up would not move it here,
-    # but with 101 samples rank ceil(99.99) = 100 must be the 2000 ms sample.
+    # p99 of 160 samples: 99 % of 160 is 158.4, so the nearest rank is ceil(158.4) = 159, the
+    # 900 ms sample. HDR's own lookup rounds the rank half up (158, the 500 ms sample), and a
+    # linear interpolation between ranks 158 and 159 gives about 664 ms: only nearest rank
+    # answers 900.
+    assert nearest_rank(sorted(tail), 99) == 900.0
+    assert hist._hist.get_value_at_percentile(99) / hist.scale == pytest.approx(500.0, rel=0.001)
     assert hist.percentile(99) == pytest.approx(900.0, rel=0.001)
-    hist.record(1.0)
-    assert hist.percentile(99) == pytest.approx(900.0, rel=0.001)
-    assert hist.percentile(100) == pytest.approx(2000.0, rel=0.001)
+    assert hist.percentiles((99,)) == {99: hist.percentile(99)}
+    # p25 of five samples: 1.25 -> rank 2 (HDR's rounding: rank 1)
+    small = TrendHistogram()
+    for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+        small.record(value)
+    assert small.percentile(25) == pytest.approx(2.0, rel=0.001)
+    assert small.percentiles((25, 100)) == {25: small.percentile(25), 100: small.percentile(100)}
+    assert small.percentile(100) == pytest.approx(5.0, rel=0.001)
 
 
 def test_size_does_not_grow_with_the_number_of_samples():

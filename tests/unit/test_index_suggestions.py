@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from loadtests.index_suggestions import (
     ExistingIndex,
     NamedQuery,
+    SqlParseError,
     index_targets,
     migration_indexes,
     suggest_indexes,
@@ -69,7 +71,12 @@ def test_join_key_on_the_joined_table():
 def test_or_predicates_and_writes_without_filters_suggest_nothing():
     assert sqls("SELECT id FROM t WHERE a = 1 OR b = 2") == []
     assert sqls("INSERT INTO t (a) VALUES (1)") == []
-    assert sqls("this is not sql") == []
+
+
+def test_unparsable_sql_raises_naming_the_query_and_the_token():
+    with pytest.raises(SqlParseError, match=r'query BROKEN: PostgreSQL cannot parse it: .*"AND"') as raised:
+        suggestions_for_sql("SELECT id FROM t WHERE a = %(a)s AND AND b = 1", "BROKEN")
+    assert raised.value.query_name == "BROKEN"
 
 
 def test_update_and_delete_filters_are_indexed():
@@ -105,8 +112,15 @@ def test_existing_index_with_the_same_access_path_covers_a_suggestion():
 
 @pytest.mark.parametrize("name", sorted(ALL_QUERIES))
 def test_every_reference_query_parses(name):
-    # every statement of the reference app goes through the parser without error
-    suggestions_for_sql(ALL_QUERIES[name], name)
+    sql = ALL_QUERIES[name]
+    # raises SqlParseError when the statement (psycopg placeholders rewritten) does not parse
+    suggestions = suggestions_for_sql(sql, name)
+    # and what comes back is derived from this statement: its name, its tables, its columns
+    for suggestion in suggestions:
+        assert suggestion.queries == (name,)
+        assert re.search(rf"\b{suggestion.table}\b", sql), (suggestion.table, sql)
+        for column in suggestion.columns:
+            assert re.search(rf"\b{column.split()[0]}\b", sql), (column, sql)
 
 
 def test_the_migration_covers_the_reference_apps_list_queries():

@@ -142,7 +142,12 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
     settings = NS(
         stack="staging",
         environment="staging",
-        target=NS(base_url="http://127.0.0.1:8080", allowed_hosts=("127.0.0.1",), ca_bundle="ca/private.pem"),
+        target=NS(
+            base_url="http://127.0.0.1:8080",
+            allowed_hosts=("127.0.0.1",),
+            ca_bundle="ca/private.pem",
+            production_hosts=("*.example.test",),
+        ),
         load=NS(
             run_id="w48",
             profile="staged",
@@ -168,6 +173,7 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
     assert built.stages == [{"duration_s": 60.0, "target": 100}]
     assert built.enforce is True
     assert built.ca_bundle == "ca/private.pem"
+    assert built.provider_inputs()["production_hosts"] == ["*.example.test"]
     assert LoadTestRunArgs.from_settings(settings, fleet={"kind": "local"}).fleet == {"kind": "local"}
 
 

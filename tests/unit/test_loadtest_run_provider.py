@@ -156,3 +156,21 @@ def test_slow_statements_without_a_database_are_empty_and_never_log_the_dsn(
         assert provider.slow_statements(dsn, 100.0) == []
     assert "slow statements unavailable" in caplog.text
     assert "pw-never-logged" not in caplog.text
+
+
+def test_the_runner_gets_the_stacks_production_hosts_and_refuses_a_production_host_so_labelled():
+    from pathlib import Path
+
+    from loadtests.errors import ConfigError
+
+    props = BASE | {
+        "stack": "staging",
+        "environment": "staging",
+        "target": "https://perf.example.test",
+        "allowed_hosts": ["perf.example.test"],
+        "production_hosts": ["*.example.test"],
+    }
+    config = provider._run_config(props, Path("/tmp/reports/staging/runs/r1.json"), None)
+    assert config.production_hosts == ("*.example.test",)
+    with pytest.raises(ConfigError, match=r"'perf\.example\.test' is a production host"):
+        config.validate()

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-SQUAWK = Path(sys.executable).parent / "squawk"
 
 
 def squawk(*paths: Path) -> subprocess.CompletedProcess[str]:
-    binary = SQUAWK if SQUAWK.exists() else shutil.which("squawk")
-    if binary is None:
-        pytest.fail("squawk is not installed: pip install squawk-cli (see requirements.txt)")
     return subprocess.run(
-        [str(binary), "--config", str(ROOT / ".squawk.toml"), *map(str, paths)],
+        [str(require_tool("squawk")), "--config", str(ROOT / ".squawk.toml"), *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=60,

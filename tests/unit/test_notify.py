@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -37,7 +38,7 @@ def test_slack_message_names_environment_verdict_failed_thresholds_and_run_link(
     fields = " ".join(field["text"] for field in message["blocks"][1]["fields"])
     assert "*Environment*\nlocal" in fields and f"*Verdict*\n❌ {gated['verdict']}" in fields
     failed = message["blocks"][2]["text"]["text"]
-    assert "http_req_failed: rate<0.01" in failed and "expected < 0.01" in failed
+    assert "http_req_failed: rate&lt;0.01" in failed and "expected &lt; 0.01" in failed  # mrkdwn shows <
     assert "http_req_duration: p(95)<500" not in failed  # passed thresholds are not listed
     assert message["blocks"][3]["elements"][0]["url"] == "https://ci.example/runs/9"
     assert message["text"].startswith("❌ Load test fail on local")
@@ -80,7 +81,7 @@ def test_issue_has_title_labels_metrics_steps_and_recommendations(gated):
         assert heading in body
     assert "| Response time · P95 | 87.2 ms | < 500 ms | ✅ |" in body
     assert "| Errors · Error rate | 1.75 % | < 1 % | ❌ |" in body
-    assert "GET /api/insight/issues: HTTPError('500 Server Error') (x4)" in body
+    assert "- GET /api/insight/issues: `HTTPError('500 Server Error')` (x4)" in body
     assert "Loki" in body  # an error-rate failure points at the logs
     assert "**Failing requests: fix the top errors**" in body  # from the analysis engine
     assert body.rstrip().endswith("cc @odavl/devops @odavl/backend")
@@ -126,3 +127,73 @@ def test_client_errors_are_not_retried_and_give_up_without_the_url():
     with pytest.raises(notify.DeliveryError) as caught:
         notify.send_slack(webhook, {"text": "hi"}, client=_scripted([404], seen), sleep=lambda _: None)
     assert len(seen) == 1 and "HTTP 404" in str(caught.value) and "sekrit" not in str(caught.value)
+
+
+HOSTILE = (
+    "<!channel> [click me](http://evil.example) ](http://evil) <img src=x onerror=alert(1)> "
+    "@odavl/all `x` | &"
+)
+
+
+def _hostile(gated: dict) -> dict:
+    """The example run with attacker-chosen text wherever a target or a document can put it."""
+    doc = copy.deepcopy(gated)
+    doc["abort_reason"] = HOSTILE
+    doc["environment"] = "staging <!here>"
+    doc["stack"] = "pr-1](http://evil)"
+    doc["errors"] = [{"endpoint": "GET /api/x", "error": HOSTILE, "count": 9}]
+    doc["thresholds"] = [
+        {
+            "key": "http_req_failed: rate<0.01 | <!channel>",
+            "metric": "http_req_failed",
+            "state": "fail",
+            "detail": HOSTILE,
+            "value": 0.5,
+        }
+    ]
+    doc["verdict"] = "fail"
+    return doc
+
+
+def test_slack_mrkdwn_shows_hostile_result_strings_instead_of_obeying_them(gated):
+    message = notify.slack_message(_hostile(gated))
+    mrkdwn = [message["text"]]
+    for block in message["blocks"]:
+        mrkdwn += [f["text"] for f in block.get("fields", []) if f["type"] == "mrkdwn"]
+        if block.get("text", {}).get("type") == "mrkdwn":
+            mrkdwn.append(block["text"]["text"])
+        mrkdwn += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    text = "\n".join(mrkdwn)
+    assert "<" not in text and ">" not in text  # no <!channel>, <!here> or <url|label> control sequence
+    assert "&lt;!channel&gt;" in text and "&lt;!here&gt;" in text and "&amp;" in text
+
+
+def _render(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def _outside_code(html: str) -> str:
+    import re
+
+    return re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+
+
+@pytest.mark.parametrize("build", ["issue", "comment"])
+def test_github_markdown_shows_hostile_result_strings_literally(gated, build):
+    doc = _hostile(gated)
+    markdown = notify.github_issue(doc).body if build == "issue" else notify.pr_comment(doc)
+    html = _render(markdown)
+    assert "evil" not in "".join(re.findall(r"<a [^>]*>", html))  # no link to the attacker
+    assert "<img" not in html  # raw HTML was not passed through
+    outside = _outside_code(html)
+    assert "@odavl/all" not in outside and "evil" not in outside  # mentions and URLs only as code
+    assert "<!channel>" not in html and "&lt;!channel&gt;" in html  # shown, as typed
+    tables = re.findall(r"<table>(.*?)</table>", html, flags=re.S)
+    assert tables
+    for table in tables:  # a pipe in a threshold key did not add a cell to its row
+        columns = table.count("<th>")
+        assert all(
+            row.count("<td>") == columns for row in re.findall(r"<tr>\s*<td>.*?</tr>", table, flags=re.S)
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -11,10 +10,9 @@ import yaml
 from components import observability_values as values
 from components.observability import ObservabilityStack, ObservabilityStackArgs
 from dashboards.alerts import prometheus_rules_yaml
+from tests.tools import require_tool
 from tests.unit.observability_stacks import CHART_VERSIONS, ENVIRONMENTS, observability_args
 from tests.unit.pulumi_capture import capture, child_roles, is_secret
-
-PROMTOOL = shutil.which("promtool")
 
 
 def build(environment: str):
@@ -87,9 +85,9 @@ def test_target_metrics_url_must_be_http():
         values.target_scrape_config("staging", "studiohub:8080/metrics")
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus) not installed")
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_scrape_configuration_passes_promtool(tmp_path, environment):
+    promtool = require_tool("promtool")
     args = observability_args(environment)
     chart_values = values.prometheus_values(
         environment=environment,
@@ -110,7 +108,7 @@ def test_scrape_configuration_passes_promtool(tmp_path, environment):
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -104,7 +104,25 @@ def test_numbers_arrive_as_doubles_from_the_engine():
 def test_production_without_flag_is_reported():
     props = {"environment": "production", "allow_production": False, "max_users": 1200}
     [message] = violations("production-load-guard", DYNAMIC, props)
-    assert "loadAllowProduction" in message
+    assert "needs the permission of its own update, ODAVL_ALLOW_PRODUCTION_RUN=<stack>" in message
+
+
+def test_a_production_target_host_is_production_whatever_the_label():
+    props = {
+        "environment": "staging",
+        "target": "https://odavl.studio",
+        "allow_production": False,
+        "max_users": 2500,
+    }
+    found = violations("production-load-guard", DYNAMIC, props, stack="staging")
+    assert len(found) == 3, found
+    assert "the target host 'odavl.studio' is a production host, but the environment is 'staging'" in found[0]
+    assert "ODAVL_ALLOW_PRODUCTION_RUN" in found[1] and "asks for 2500 users" in found[2]
+    # The stack's own list of production hosts, as the load-test run carries it.
+    props.update(target="https://api.example.test", production_hosts=["*.example.test"])
+    assert len(violations("production-load-guard", DYNAMIC, props, stack="staging")) == 3
+    props["target"] = "https://staging.odavl.studio"
+    assert violations("production-load-guard", DYNAMIC, props, stack="staging") == []
 
 
 def test_production_above_capacity_is_reported_also_per_stage():
@@ -235,12 +253,51 @@ def test_unbounded_root_job_is_reported():
         assert expected in text
 
 
+def _load_test_run_inputs() -> dict[str, Any]:
+    """The inputs of the load-test run resource as the real program wires it on a cluster stack:
+    LoadGeneratorFleet, components.wiring.fleet_of and LoadTestRun, under Pulumi mocks."""
+    from types import SimpleNamespace
+
+    from components.fleet import LoadGeneratorFleet
+    from components.loadtest import LoadTestRun, LoadTestRunArgs
+    from components.wiring import fleet_of
+    from tests.unit.observability_stacks import fleet_args
+    from tests.unit.pulumi_capture import capture, reveal
+
+    args = fleet_args("staging")
+    settings = SimpleNamespace(kubernetes=SimpleNamespace(namespace=args.namespace, context="staging"))
+
+    def build():
+        fleet = LoadGeneratorFleet("load-generators", args)
+        run_args = LoadTestRunArgs(
+            run_id=args.run_id,
+            stack="staging",
+            environment="staging",
+            target=args.target_url,
+            allowed_hosts=args.allowed_hosts,
+            thresholds=["http_req_failed: rate<0.01"],
+            fleet=fleet_of(settings, fleet),
+        )
+        return LoadTestRun("load-test", run_args)
+
+    resources, _ = capture(build, "staging")
+    [run] = [r for r in resources if r.name == "load-test-run"]
+    return reveal(run.inputs)
+
+
 def test_job_manifests_carried_by_the_load_test_run_are_checked():
-    bad = {"kind": "Job", **_job(ttlSecondsAfterFinished=None)}
-    bad["metadata"]["name"] = "locust-worker"
-    props = {"fleet": {"kind": "kubernetes", "jobs": [{"kind": "Job", **_job()}, bad]}}
-    [message] = violations("fleet-pods-bounded-and-non-root", DYNAMIC, props)
-    assert message.startswith("Job locust-worker:") and "ttlSecondsAfterFinished" in message
+    props = _load_test_run_inputs()
+    assert {"master_job", "worker_job"} <= set(props["fleet"])
+    assert violations("fleet-pods-bounded-and-non-root", DYNAMIC, props) == []
+
+    # Each Job the run starts is judged, and reported by its name.
+    del props["fleet"]["worker_job"]["spec"]["ttlSecondsAfterFinished"]
+    del props["fleet"]["master_job"]["spec"]["activeDeadlineSeconds"]
+    found = violations("fleet-pods-bounded-and-non-root", DYNAMIC, props)
+    worker_name = props["fleet"]["worker_job"]["metadata"]["name"]
+    master_name = props["fleet"]["master_job"]["metadata"]["name"]
+    assert any(m.startswith(f"Job {worker_name}:") and "ttlSecondsAfterFinished" in m for m in found), found
+    assert any(m.startswith(f"Job {master_name}:") and "activeDeadlineSeconds" in m for m in found), found
     assert violations("fleet-pods-bounded-and-non-root", DYNAMIC, {"fleet": {"kind": "local"}}) == []
 
 

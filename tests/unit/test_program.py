@@ -49,11 +49,14 @@ def stack_config(stack: str, **overrides: Any) -> tuple[dict[str, str], list[str
     return config, secret_keys
 
 
-def run_program(stack: str, **overrides: Any) -> tuple[dict[str, str], dict[str, Any], BaseException | None]:
-    """Run __main__.py under mocks; returns {urn: type}, the exports, and the program's error."""
+def run_program(
+    stack: str, *, stack_file: str | None = None, **overrides: Any
+) -> tuple[dict[str, str], dict[str, Any], BaseException | None]:
+    """Run __main__.py under mocks with the config of Pulumi.<stack_file or stack>.yaml; returns
+    {urn: type}, the exports, and the program's error."""
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project="odavl-perf", stack=stack, preview=False)
-    config, secret_keys = stack_config(stack, **overrides)
+    config, secret_keys = stack_config(stack_file or stack, **overrides)
     pulumi.runtime.set_all_config(config, secret_keys)
     exports: dict[str, Any] = {}
     error: list[BaseException] = []
@@ -106,6 +109,7 @@ LOCAL_TREE = {
 RUN_EXPORTS = {
     "environment",
     "target",
+    "databaseTuning",
     "indexes",
     "indexCount",
     "readonlyRole",
@@ -129,7 +133,8 @@ def test_local_stack_registers_its_component_tree() -> None:
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
-def test_cluster_stacks_register_their_component_tree(stack: str) -> None:
+def test_cluster_stacks_register_their_component_tree(stack: str, monkeypatch) -> None:
+    monkeypatch.setenv("ODAVL_ALLOW_PRODUCTION_RUN", stack)  # the permission of this one update
     resources, exports, error = run_program(stack)
     assert error is None, error
     found = tree(resources)
@@ -154,9 +159,15 @@ def test_cluster_stacks_register_their_component_tree(stack: str) -> None:
         "odavl:perf:DatabaseTuning"
     ]
     assert "kubernetes:helm.sh/v4:Chart" in by_parent["odavl:perf:ObservabilityStack"]
-    assert {"kubernetes:batch/v1:Job", "kubernetes:networking.k8s.io/v1:NetworkPolicy"} & by_parent[
-        "odavl:perf:LoadGeneratorFleet"
-    ] or "kubernetes:core/v1:ConfigMap" in by_parent["odavl:perf:LoadGeneratorFleet"]
+    # What a run needs before it starts; the master and worker Jobs are not Pulumi resources
+    # (LoadTestRun creates them when the run starts, they delete themselves afterwards).
+    assert by_parent["odavl:perf:LoadGeneratorFleet"] == {
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:Service",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    }
     assert {"grafana:oss/dataSource:DataSource", "grafana:alerting/ruleGroup:RuleGroup"} <= by_parent[
         "odavl:perf:GrafanaProvisioning"
     ]
@@ -164,7 +175,7 @@ def test_cluster_stacks_register_their_component_tree(stack: str) -> None:
 
 
 def test_load_can_be_switched_off_leaving_the_infrastructure() -> None:
-    resources, exports, error = run_program("production", loadEnabled=False, loadAllowProduction=False)
+    resources, exports, error = run_program("production", loadEnabled=False)  # no permission needed
     assert error is None, error
     types = set(resources.values())
     assert "odavl:perf:LoadTestRun" not in types and "odavl:perf:LoadGeneratorFleet" not in types
@@ -182,8 +193,14 @@ def test_load_can_be_switched_off_leaving_the_infrastructure() -> None:
         ),
         (
             "production",
-            {"loadAllowProduction": False},
-            "loadAllowProduction = False: expected true",
+            {},
+            "ODAVL_ALLOW_PRODUCTION_RUN = '': expected 'production' to run a load test on production",
+        ),
+        ("production", {"loadAllowProduction": "true"}, "loadAllowProduction = 'true': expected no such key"),
+        (
+            "staging",
+            {"targetBaseUrl": "https://odavl.studio", "targetAllowedHosts": ["odavl.studio"]},
+            ("environment = 'staging': expected production, because the target host 'odavl.studio'"),
         ),
         ("staging", {"targetBaseUrl": "https://evil.example"}, "expected a host listed in"),
     ],
@@ -194,3 +211,30 @@ def test_invalid_settings_register_no_resource(stack: str, overrides: dict, mess
     assert isinstance(error, pulumi.RunError)  # printed by the engine without a traceback
     assert set(resources.values()) <= {STACK_TYPE}
     assert exports == {}
+
+
+@pytest.mark.parametrize("tuning", ["verify", "off"])
+def test_a_stack_that_does_not_manage_the_database_registers_no_database_object(tuning: str) -> None:
+    resources, exports, error = run_program("staging", databaseTuning=tuning)
+    assert error is None, error
+    types = set(resources.values())
+    assert "odavl:perf:DatabaseTuning" not in types
+    assert not any(typ.startswith("postgresql:") for typ in types)
+    assert exports["databaseTuning"] == tuning
+    if tuning == "verify":
+        assert ("odavl:perf:DatabaseCheck", "studio-hub-database-check", STACK_TYPE) in tree(resources)
+        assert (DYNAMIC, "studio-hub-database-check-index-check", "odavl:perf:DatabaseCheck") in tree(
+            resources
+        )
+        assert {"indexes", "indexCount"} <= set(exports)
+    else:
+        assert "odavl:perf:DatabaseCheck" not in types and "indexes" not in exports
+
+
+def test_an_ephemeral_stack_copied_from_staging_refuses_to_manage_its_database() -> None:
+    resources, _, error = run_program("pr-42", stack_file="staging")
+    assert error is not None and "databaseTuning = 'manage': expected verify or off" in str(error)
+    assert set(resources.values()) <= {STACK_TYPE}
+    resources, _, error = run_program("pr-42", stack_file="staging", databaseTuning="verify")
+    assert error is None, error
+    assert "odavl:perf:DatabaseTuning" not in set(resources.values())

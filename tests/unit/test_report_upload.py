@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loadtests.report_upload import S3Target, UploadOutcome, lifecycle_rule, merge_lifecycle_rules, object_key
 
 
@@ -17,6 +19,12 @@ def test_lifecycle_rule_expires_the_prefix_after_the_retention():
     rule = lifecycle_rule(S3Target("b", prefix="reports/", retention_days=90))
     assert rule["Filter"] == {"Prefix": "reports/"} and rule["Expiration"] == {"Days": 90}
     assert rule["Status"] == "Enabled"
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "///"])
+def test_no_lifecycle_rule_for_an_empty_prefix_which_would_be_the_whole_bucket(prefix):
+    with pytest.raises(ValueError, match="expected a non-empty key prefix"):
+        lifecycle_rule(S3Target("b", prefix=prefix))
 
 
 def test_merge_adds_updates_or_keeps_our_rule_and_keeps_others():

@@ -156,3 +156,88 @@ def test_a_ca_bundle_must_be_pem_certificates_and_reaches_every_process_as_text(
     assert suite.ca_bundle_pem == ca.read_text()
     assert SuiteConfig.from_json(suite.to_json()) == suite
     assert _suite_config(RunConfig(target="http://127.0.0.1:8080"), tmp_path).ca_bundle_pem == ""
+
+
+# --- production is a property of the target ---------------------------------------------------
+
+
+def _cli_config(*argv: str) -> RunConfig:
+    """The RunConfig `python -m loadtests run ARGV` would run with, validated (nothing is started)."""
+    from loadtests.cli_run import config_from_args
+
+    config = config_from_args(build_parser().parse_args(["run", *argv, "--results", "/dev/null"]))
+    config.validate()
+    return config
+
+
+def test_the_cli_refuses_a_remote_target_without_an_explicit_environment(capsys):
+    from loadtests.__main__ import main
+
+    code = main(["run", "--target", "https://odavl.studio", "--allowed-host", "odavl.studio"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert (
+        "--environment: not given, but the target host 'odavl.studio' is not a loopback address; "
+        "expected --environment staging or --environment production"
+    ) in err
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        _cli_config("--target", "https://staging.odavl.studio", "--allowed-host", "staging.odavl.studio")
+    # The allow-list still comes first: a host that may not be loaded at all is named as such.
+    with pytest.raises(TargetNotAllowedError):
+        _cli_config("--target", "https://odavl.studio")
+    assert _cli_config("--target", "http://127.0.0.1:8080").environment == "local"
+
+
+def test_the_cli_refuses_a_production_host_under_another_label():
+    target = ["--target", "https://odavl.studio", "--allowed-host", "odavl.studio", "--allow-production"]
+    with pytest.raises(ConfigError) as info:
+        _cli_config(*target, "--environment", "staging")
+    assert (
+        "environment: 'staging', but the target host 'odavl.studio' is a production host "
+        "(odavl.studio, www.odavl.studio); expected production"
+    ) in str(info.value)
+    with pytest.raises(ConfigError, match="environment: 'local' targets loopback addresses only"):
+        _cli_config(
+            "--target", "https://staging.odavl.studio", "--allowed-host", "staging.odavl.studio",
+            "--environment", "local",
+        )  # fmt: skip
+
+
+def test_a_production_run_needs_the_permission_of_this_run_and_at_most_2000_users():
+    target = [
+        "--target",
+        "https://odavl.studio",
+        "--allowed-host",
+        "odavl.studio",
+        "--environment",
+        "production",
+    ]
+    with pytest.raises(ConfigError) as info:
+        _cli_config(*target, "--max-users", "1200")
+    assert "load.allow_production: False: a load test on production needs the explicit permission" in str(
+        info.value
+    )
+    assert "--allow-production" in str(info.value)
+    with pytest.raises(
+        ConfigError, match=r"load\.max_users: 2500: expected at most 2000 users on production"
+    ):
+        _cli_config(*target, "--allow-production", "--max-users", "2500")
+    with pytest.raises(ConfigError, match=r"load\.max_users: 2400"):
+        _cli_config(*target, "--allow-production", "--stages", "60:2400")
+    approved = _cli_config(*target, "--allow-production", "--max-users", "2000")
+    assert approved.environment == "production" and approved.allow_production
+
+
+def test_production_hosts_are_exact_unless_a_wildcard_names_the_subdomains():
+    from loadtests.config import is_production_host
+
+    defaults = ("odavl.studio", "www.odavl.studio")
+    assert is_production_host("odavl.studio", defaults) and is_production_host("ODAVL.studio.", defaults)
+    assert not is_production_host("staging.odavl.studio", defaults)
+    assert is_production_host("api.odavl.studio", ("*.odavl.studio",))
+    assert not is_production_host("odavl.studio", ("*.odavl.studio",))
+    assert not is_production_host("notodavl.studio", ("*.odavl.studio",))
+    staging = ["--target", "https://staging.odavl.studio", "--allowed-host", "staging.odavl.studio"]
+    assert _cli_config(*staging, "--environment", "staging").environment == "staging"
+    with pytest.raises(ConfigError, match="is a production host"):
+        _cli_config(*staging, "--environment", "staging", "--production-host", "*.odavl.studio")

@@ -161,6 +161,22 @@ BAD_CASES = {
         {"grafanaEnabled": True},
         ["odavl-perf:grafanaUrl = '': expected an http(s) URL", "odavl-perf:grafanaAuth is not set or empty"],
     ),
+    "credentials in the target URL": (
+        {"targetBaseUrl": "http://loadtest:hunter3@127.0.0.1:8080"},
+        ["odavl-perf:targetBaseUrl = 'http://***@127.0.0.1:8080': expected a URL without user:password@"],
+    ),
+    "user name in the target URL": (
+        {"targetBaseUrl": "http://admin@127.0.0.1:8080"},
+        ["odavl-perf:targetBaseUrl = 'http://***@127.0.0.1:8080': expected a URL without user:password@"],
+    ),
+    "empty S3 prefix": (
+        {"reportsS3Bucket": "odavl-reports", "reportsS3Prefix": ""},
+        ["odavl-perf:reportsS3Prefix = '': expected a non-empty key prefix"],
+    ),
+    "slash S3 prefix": (
+        {"reportsS3Bucket": "odavl-reports", "reportsS3Prefix": "/"},
+        ["odavl-perf:reportsS3Prefix = '/': expected a non-empty key prefix"],
+    ),
     "webhook not https": (
         {
             "notificationsSlackWebhook": "http://hooks.example/x",
@@ -193,21 +209,120 @@ def test_every_problem_is_reported_at_once() -> None:
     } <= keys
 
 
-def test_production_needs_its_allow_flag_and_user_cap() -> None:
-    found = problems(
-        "production",
-        environment="production",
-        targetBaseUrl="https://odavl.studio",
-        targetAllowedHosts=["odavl.studio"],
-        targetStartReferenceApp=False,
-        databaseManageLocalServer=False,
-        databaseHost="db.internal",
-        databaseSslMode="require",
-        loadMaxUsers=2500,
-    )
-    text = "\n".join(found)
-    assert "odavl-perf:loadAllowProduction = False: expected true" in text
+REMOTE = {
+    "targetStartReferenceApp": False,
+    "databaseManageLocalServer": False,
+    "databaseHost": "db.internal",
+    "databaseSslMode": "require",
+}
+PRODUCTION = {
+    **REMOTE,
+    "environment": "production",
+    "targetBaseUrl": "https://odavl.studio",
+    "targetAllowedHosts": ["odavl.studio"],
+}
+
+
+def remote_settings(stack: str, environ: dict[str, str] | None = None, **overrides):
+    values = {**VALID, **overrides}
+    return parse_settings(DictConfigSource(stack, values, SECRETS), project_defaults(), environ=environ)
+
+
+def remote_problems(stack: str, environ: dict[str, str] | None = None, **overrides) -> str:
+    with pytest.raises(SettingsError) as caught:
+        remote_settings(stack, environ, **overrides)
+    return "\n".join(caught.value.problems)
+
+
+def test_production_needs_the_permission_of_this_update_and_the_user_cap() -> None:
+    text = remote_problems("production", **PRODUCTION, loadMaxUsers=2500)
+    assert (
+        "ODAVL_ALLOW_PRODUCTION_RUN = '': expected 'production' to run a load test on production, "
+        "set for this update only (ODAVL_ALLOW_PRODUCTION_RUN=production pulumi up ...)"
+    ) in text
     assert "odavl-perf:loadMaxUsers = 2500: expected at most 2000 users on production" in text
+
+    # A permission given for another stack approves nothing here.
+    text = remote_problems("production", {"ODAVL_ALLOW_PRODUCTION_RUN": "staging"}, **PRODUCTION)
+    assert "ODAVL_ALLOW_PRODUCTION_RUN = 'staging': expected 'production'" in text
+
+    approved = remote_settings("production", {"ODAVL_ALLOW_PRODUCTION_RUN": "production"}, **PRODUCTION)
+    assert approved.is_production and approved.load.allow_production
+    # Without a load test there is nothing to approve.
+    assert not remote_settings("production", **PRODUCTION, loadEnabled=False).load.allow_production
+
+
+def test_a_committed_allow_flag_is_refused_whatever_its_value() -> None:
+    for value in ("true", True, "false"):
+        text = remote_problems(
+            "production",
+            {"ODAVL_ALLOW_PRODUCTION_RUN": "production"},
+            **PRODUCTION,
+            loadAllowProduction=value,
+        )
+        assert f"odavl-perf:loadAllowProduction = {value!r}: expected no such key" in text
+        assert "ODAVL_ALLOW_PRODUCTION_RUN=<stack>" in text
+
+
+def test_production_is_a_property_of_the_target_not_of_the_label() -> None:
+    # A production host under a staging label: refused, and the guard applies as well.
+    text = remote_problems("staging", **{**PRODUCTION, "environment": "staging"}, loadMaxUsers=2500)
+    assert (
+        "odavl-perf:environment = 'staging': expected production, because the target host "
+        "'odavl.studio' is in odavl-perf:targetProductionHosts"
+    ) in text
+    assert "ODAVL_ALLOW_PRODUCTION_RUN = '': expected 'staging'" in text
+    assert "odavl-perf:loadMaxUsers = 2500: expected at most 2000 users on production" in text
+    # The production label on a host that is not listed.
+    text = remote_problems(
+        "production",
+        {"ODAVL_ALLOW_PRODUCTION_RUN": "production"},
+        **{
+            **PRODUCTION,
+            "targetBaseUrl": "https://elsewhere.example",
+            "targetAllowedHosts": ["elsewhere.example"],
+        },
+    )
+    assert "odavl-perf:targetBaseUrl = 'https://elsewhere.example': expected a host listed in" in text
+
+
+def test_production_hosts_are_exact_unless_a_wildcard_names_the_subdomains() -> None:
+    staging = {
+        **REMOTE,
+        "environment": "staging",
+        "targetBaseUrl": "https://staging.odavl.studio",
+        "targetAllowedHosts": ["staging.odavl.studio"],
+    }
+    assert not remote_settings("staging", **staging).is_production  # a subdomain of odavl.studio
+    text = remote_problems("staging", **staging, targetProductionHosts=["*.odavl.studio"])
+    assert "odavl-perf:environment = 'staging': expected production" in text
+    text = remote_problems("staging", **staging, targetProductionHosts=["odavl.studio", "https://x.example"])
+    assert (
+        "odavl-perf:targetProductionHosts[1] = 'https://x.example': expected a lower-case host name" in text
+    )
+
+
+@pytest.mark.parametrize("stack", ["pr-42", "rc-0a1b2c3d4e5f"])
+def test_an_ephemeral_stack_on_a_shared_database_may_not_manage_it(stack: str) -> None:
+    staging = {
+        **REMOTE,
+        "environment": "staging",
+        "targetBaseUrl": "https://staging.odavl.studio",
+        "targetAllowedHosts": ["staging.odavl.studio"],
+    }
+    text = remote_problems(stack, **staging)  # the default is manage
+    assert (
+        "odavl-perf:databaseTuning = 'manage': expected verify or off on an ephemeral stack whose "
+        "database it does not start itself"
+    ) in text
+    assert remote_settings(stack, **staging, databaseTuning="verify").database.tuning == "verify"
+    assert remote_settings(stack, **staging, databaseTuning="off").database.tuning == "off"
+    # The long-lived stack manages it, and an ephemeral stack manages a server it starts itself.
+    assert remote_settings("staging", **staging).database.tuning == "manage"
+    assert settings(stack).database.tuning == "manage"
+    assert "odavl-perf:databaseTuning = 'drop': expected one of manage, verify, off" in "\n".join(
+        problems(databaseTuning="drop")
+    )
 
 
 def test_sslmode_require_outside_local() -> None:
@@ -222,6 +337,14 @@ def test_sslmode_require_outside_local() -> None:
         databaseSslMode="disable",
     )
     assert any("odavl-perf:databaseSslMode = 'disable': expected require" in p for p in found)
+
+
+def test_credentials_in_the_target_url_are_never_repeated() -> None:
+    # Not loopback and not allowed either: every message about the URL hides the credentials.
+    found = problems(targetBaseUrl="https://ci-bot:Pa55word@staging.odavl.studio")
+    text = "\n".join(found)
+    assert "Pa55word" not in text and "ci-bot" not in text
+    assert "https://***@staging.odavl.studio" in text and "without user:password@" in text
 
 
 def test_secret_values_never_appear_in_messages() -> None:

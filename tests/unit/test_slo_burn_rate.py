@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import promql_parser
@@ -11,12 +10,11 @@ import yaml
 
 from alerts import slo_burn_rate
 from loadtests.slo_catalog import AVAILABILITY_SLOS, BURN_RATE_WINDOWS, error_budget_minutes
+from tests.tools import require_tool
 
 
 def promtool(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool is missing: install the Debian package `prometheus`")
+    binary = require_tool("promtool")
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
 
 

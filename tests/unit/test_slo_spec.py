@@ -66,6 +66,17 @@ def test_baseline_relative_bounds() -> None:
     assert t.needs_baseline and not slo.parse_threshold_line("checks: rate>0.9")[0].needs_baseline
 
 
+def test_bounds_at_the_ends_of_the_metrics_range_are_accepted() -> None:
+    amounts = [
+        t.bound.amount
+        for line in ("http_req_failed: rate<=1", "checks: rate>=0", "error_rate: rate<100%", "vus: max>=0")
+        for t in slo.parse_threshold_line(line)
+    ]
+    assert amounts == [1.0, 0.0, 1.0, 0.0]
+    (cut,) = slo.parse_threshold_line("http_req_duration: p(95) >= baseline - 100%")
+    assert cut.bound.resolve(400.0) == 0.0
+
+
 def test_counter_and_gauge_aggregates() -> None:
     (count,) = slo.parse_threshold_line("auth_failures: count<10")
     (per_second,) = slo.parse_threshold_line("http_reqs: rate>5")
@@ -127,6 +138,27 @@ INVALID = [
     ("http_req_duration{endpoint: }: p(95)<500", 29, "expected the endpoint name inside the tag filter"),
     ("http_req_duration: p(95) <= baseline * 2", 38, "expected ',' before the next criterion"),
     ("http_req_duration: p(95) <= baseline + 10ms", 42, "expected '%' or no unit after the baseline offset"),
+    (
+        "http_req_failed: rate<5",
+        23,
+        "expected a rate from 0 to 1 (e.g. 0.01) or from 0% to 100% (e.g. 1%) for 'http_req_failed', "
+        "found '5'",
+    ),
+    ("http_req_failed: rate<150%", 23, "expected a rate from 0 to 1 (e.g. 0.01) or from 0% to 100%"),
+    ("checks: rate>0.95 warn 1.5", 24, "expected a rate from 0 to 1 (e.g. 0.01) or from 0% to 100%"),
+    ("checks: rate>-0.1", 14, "expected a rate from 0 to 1"),
+    (
+        "http_req_duration: p(95)<-5",
+        26,
+        "expected a duration of 0 or more for 'http_req_duration' (it is never negative), found '-5'",
+    ),
+    ("web_vitals_cls: p(95)<-0.1", 23, "expected a value of 0 or more for 'web_vitals_cls'"),
+    ("data_sent: count<-1", 18, "expected a byte count of 0 or more"),
+    (
+        "http_req_duration: p(95) <= baseline - 150%",
+        29,
+        "expected a cut of at most 100% below the baseline, found '-150%'",
+    ),
     ("", 1, "expected a threshold line such as `http_req_duration: p(95)<500`"),
     ("http_req_duration:", 19, "expected a criterion such as p(95)<500"),
 ]

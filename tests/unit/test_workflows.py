@@ -3,8 +3,7 @@ specification names are present with the right triggers, conditions and secret h
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,20 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools import require_tool
+
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
-
-
-def _actionlint() -> str:
-    """scripts/setup.sh builds actionlint into .cache/bin; a developer's `go install` puts it in GOPATH."""
-    candidates = [WORKFLOWS.parents[1] / ".cache" / "bin" / "actionlint"]
-    candidates.append(Path(os.environ.get("GOPATH", Path.home() / "go")) / "bin" / "actionlint")
-    found = shutil.which("actionlint") or next((str(p) for p in candidates if p.exists()), None)
-    if found is None:
-        pytest.fail(
-            "actionlint is not installed: go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
-        )
-    return found
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -50,7 +39,7 @@ def test_the_three_workflows_exist():
 
 def test_actionlint_is_clean():
     result = subprocess.run(
-        [_actionlint(), "-no-color", *map(str, FILES)],
+        [require_tool("actionlint"), "-no-color", *map(str, FILES)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -90,6 +79,76 @@ def test_secrets_are_read_only_through_the_secrets_context_and_never_inside_scri
         )
 
 
+# Third-party actions, pinned to the commit their release tag named when they were pinned (read
+# from each action's own repository: `git rev-parse vX.Y.Z^{commit}`). A tag can be moved to
+# other code; a commit cannot. To upgrade: resolve the new tag the same way and change both here
+# and in the workflow, whose `# vX.Y.Z` comment must name the version of the table.
+PINS = {
+    "actions/checkout": ("11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/setup-go": ("40f1582b2485089dde7abd97c1529aa768e1baff", "v5.6.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+}
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?:\s+#\s*(?P<version>\S+))?\s*$")
+
+
+def _uses_lines(path: Path) -> list[tuple[int, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(number, line) for number, line in enumerate(lines, 1) if re.match(r"^\s*(-\s+)?uses:", line)]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(path):
+    found = _uses_lines(path)
+    assert found, f"{path.name} uses no action"
+    for number, line in found:
+        match = _USES.match(line)
+        assert match, f"{path.name}:{number}: cannot read {line.strip()!r}"
+        action, ref, version = match["action"], match["ref"], match["version"]
+        if action.startswith(("./", "docker://")):
+            continue  # local actions and images pinned by digest are not fetched by tag
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), (
+            f"{path.name}:{number}: {action}@{ref} is not pinned to a 40-hex commit SHA"
+        )
+        assert action in PINS, f"{path.name}:{number}: {action} is not in the pins table"
+        assert (ref, version) == PINS[action], (
+            f"{path.name}:{number}: {action}@{ref} # {version}; the pins table says {PINS[action]}"
+        )
+
+
+def _secret_env(step: dict[str, Any], job: dict[str, Any], document: dict[str, Any]) -> set[str]:
+    """Names of the environment variables a step sees whose value comes from the secrets context."""
+    merged = {**document.get("env", {}), **job.get("env", {}), **step.get("env", {})}
+    return {name for name, value in merged.items() if "secrets." in str(value)}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_secret_is_passed_as_a_plaintext_config_value(path):
+    """`--config KEY=VALUE` is stored unencrypted (stack config, state, outputs): secrets go
+    through --secret-from-env instead."""
+    document = _load(path.name)
+    for job in document["jobs"].values():
+        for step in job.get("steps", []):
+            script = step.get("run", "")
+            configs = re.findall(r"--config[ =]+(\"[^\"]*\"|'[^']*'|\S+)", script)
+            for name in _secret_env(step, job, document):
+                for value in configs:
+                    assert not re.search(rf"\$\{{?{name}\b", value), (
+                        f"{path.name}: {step.get('name')}: secret {name} in plaintext {value}"
+                    )
+
+
+def test_the_pull_request_preview_has_a_read_only_environment_scoped_identity():
+    document = _load("preview.yml")
+    assert document["permissions"] == {}  # nothing by default, for any job added later
+    job = document["jobs"]["preview"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}  # the diff comment
+    assert job["environment"] == "preview-${{ matrix.stack }}"  # its secrets: read-only credentials
+    secret_users = [s for s in job["steps"] if "secrets." in str(s.get("env", "")) + str(s.get("with", ""))]
+    assert secret_users and all(job.get("environment") for _ in secret_users)
+
+
 def test_ci_runs_the_readme_test_command():
     runs = [step.get("run") for step in _steps(_load("ci.yml"))]
     assert "bash scripts/test.sh" in runs
@@ -100,10 +159,16 @@ def test_preview_runs_staging_and_production_with_the_policy_pack_and_comments()
     assert "pull_request" in document["on"]
     job = document["jobs"]["preview"]
     assert job["strategy"]["matrix"]["stack"] == ["staging", "production"]
-    step = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@v7"))
+    step = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
     assert step["with"]["command"] == "preview"
     assert step["with"]["diff"] is True and step["with"]["comment-on-pr"] is True
-    assert step["with"]["policyPacks"] == "policies"
+    # The pack is the base branch's, so a pull request cannot weaken its own checks.
+    assert step["with"]["policyPacks"] == ".trusted/policies"
+    trusted = next(s for s in job["steps"] if s.get("with", {}).get("path") == ".trusted")
+    assert (
+        trusted["uses"].startswith("actions/checkout@") and trusted["with"]["ref"] == "${{ github.base_ref }}"
+    )
+    assert job["steps"].index(trusted) < job["steps"].index(step)
 
 
 def test_load_test_triggers_weekly_and_on_demand():
@@ -145,3 +210,27 @@ def test_load_test_alerts_on_failure_through_slack_and_a_labelled_issue():
         assert f"--label {label}" in issue["run"]
     comment = _step(document, "Comment the results table on the pull request")
     assert "steps.stack.outputs.pr != ''" in comment["if"]
+
+
+def test_load_test_runs_with_the_default_branch_policy_pack():
+    document = _load("load-test.yml")
+    trusted = _step(document, "Check out the policy pack from the default branch")
+    assert trusted["with"] == {
+        "ref": "${{ github.event.repository.default_branch }}",
+        "path": ".trusted",
+        "persist-credentials": False,
+    }
+    run = _step(document, "Load test on the ephemeral stack")
+    assert "--policy-pack .trusted/policies" in run["run"]
+    assert _steps(document).index(trusted) < _steps(document).index(run)
+
+
+def test_production_is_approved_per_run_by_the_workflow_input_only():
+    run = _step(_load("load-test.yml"), "Load test on the ephemeral stack")
+    assert run["env"]["ODAVL_ALLOW_PRODUCTION_RUN"] == (
+        "${{ inputs.environment == 'production' && steps.stack.outputs.name || '' }}"
+    )
+    # No committed stack file pre-approves a production update.
+    for stack_file in WORKFLOWS.parents[1].glob("Pulumi.*.yaml"):
+        config = yaml.safe_load(stack_file.read_text())["config"]
+        assert "odavl-perf:loadAllowProduction" not in config, stack_file.name
