@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything odavl-perf needs on a fresh Debian machine, and nothing twice:
-#   1. Debian packages: PostgreSQL server, Prometheus (with promtool), InfluxDB 1.x, wrk, Chromium
+#   1. Debian packages: PostgreSQL server, Prometheus (with promtool), InfluxDB 1.x, wrk, Chromium,
+#      openssl (the kubeconfig tests make throwaway certificates with it)
 #   2. the Pulumi engine: CLI, Python SDK wheel, Python language host, dynamic-provider shim,
 #      built from the Go module proxy when no matching CLI is installed (cached in ~/.pulumi)
 #   3. the virtualenv .venv with every pinned Python package (requirements.txt)
@@ -23,7 +24,7 @@ took() { printf '    (%ss)\n' "$(( $(date +%s) - $1 ))"; }
 # ---------------------------------------------------------------------------- 1. Debian packages
 step "Debian packages"
 t=$(date +%s)
-APT_PACKAGES=(postgresql postgresql-contrib prometheus influxdb wrk chromium)
+APT_PACKAGES=(postgresql postgresql-contrib prometheus influxdb wrk chromium openssl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

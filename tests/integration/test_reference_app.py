@@ -803,4 +803,4 @@ def test_odd_values_get_4xx_never_a_server_error(client: httpx.Client, session: 
         assert 400 <= response.status_code < 500, (key, response.status_code, response.text)
         assert response.json()["error"]["code"], (key, response.text)
     # every exception listed is still exercised (a renamed route would leave it stale)
-    assert ODD_BUT_VALID <= {key for key, _ in answers}
+    assert ODD_BUT_VALID.issubset(key for key, _ in answers)

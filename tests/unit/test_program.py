@@ -198,6 +198,12 @@ def test_load_can_be_switched_off_leaving_the_infrastructure() -> None:
         ),
         ("production", {"loadAllowProduction": "true"}, "loadAllowProduction = 'true': expected no such key"),
         (
+            "local",
+            {"loadMaxUser": "100"},  # a typo: without the check the stack ran with loadMaxUsers' value
+            "odavl-perf:loadMaxUser = '100': expected a key declared in Pulumi.yaml; no such key, "
+            "did you mean odavl-perf:loadMaxUsers?",
+        ),
+        (
             "staging",
             {"targetBaseUrl": "https://odavl.studio", "targetAllowedHosts": ["odavl.studio"]},
             ("environment = 'staging': expected production, because the target host 'odavl.studio'"),

@@ -394,3 +394,43 @@ def test_ca_bundle_must_be_a_pem_file_of_certificates(tmp_path) -> None:
         text = "\n".join(problems(targetCaBundle=str(path)))
         assert f"odavl-perf:targetCaBundle = {str(path)!r}: expected a readable file of PEM-encoded" in text
         assert why in text
+
+
+def test_a_mistyped_key_fails_naming_the_closest_declared_key() -> None:
+    found = problems(loadMaxUser="100", loadProfile="marathon")
+    assert (
+        "odavl-perf:loadMaxUser = '100': expected a key declared in Pulumi.yaml; no such key, "
+        "did you mean odavl-perf:loadMaxUsers?"
+    ) in found
+    assert any(p.startswith("odavl-perf:loadProfile = 'marathon'") for p in found)  # reported together
+    (wrong_case,) = problems(databaseSSLMode="require")
+    assert wrong_case.endswith("did you mean odavl-perf:databaseSslMode?")
+
+
+def test_an_unknown_key_without_a_close_match_is_refused_too() -> None:
+    (found,) = problems(zzz=1)
+    assert found == (
+        "odavl-perf:zzz = 1: expected a key declared in Pulumi.yaml; no such key, remove it "
+        "(the README's configuration reference lists every key)"
+    )
+
+
+def test_an_unknown_secret_key_is_named_without_its_value() -> None:
+    (found,) = problems(secrets=SECRETS | {"databasePasword"}, databasePasword="leaked-value")
+    assert found.startswith("odavl-perf:databasePasword = (secret): expected a key declared")
+    assert found.endswith("did you mean odavl-perf:databasePassword?")
+
+
+def test_the_pulumi_source_lists_only_this_namespaces_keys(monkeypatch) -> None:
+    import pulumi
+
+    from components.settings import PulumiConfigSource, project_keys
+
+    # What the engine passes: the program's config bag and the PULUMI_CONFIG variable.
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"odavl-perf:loadRunId": "7", "kubernetes:context": "c"}))
+    pulumi.runtime.set_all_config({"odavl-perf:loadMaxUser": "100", "aws:region": "eu-central-1"}, [])
+    try:
+        assert PulumiConfigSource().set_keys() == ["loadMaxUser", "loadRunId"]
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    assert {"loadMaxUsers", "testUsers", "databasePassword"} <= project_keys()
