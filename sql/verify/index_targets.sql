@@ -173,7 +173,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 -- index: idx_api_keys_org_active
 -- query: API_KEYS_ACTIVE_BY_ORG
 -- params: SELECT 1 AS org_id, 20 AS "limit", 0 AS "offset"
-SELECT id, name, key_prefix, created_by, created_at, last_used_at
+SELECT id, name, key_prefix, created_by, created_at, last_used_at, expires_at
 FROM api_keys
 WHERE org_id = %(org_id)s AND active
 ORDER BY created_at DESC
@@ -184,7 +184,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 -- params: SELECT key_hash FROM api_keys WHERE active ORDER BY id LIMIT 1
 SELECT id AS api_key_id, org_id, created_by
 FROM api_keys
-WHERE key_hash = %(key_hash)s AND active;
+WHERE key_hash = %(key_hash)s AND active AND expires_at > now();
 
 -- index: idx_organizations_slug
 -- query: ORGANIZATION_BY_SLUG
