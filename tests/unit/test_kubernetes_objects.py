@@ -68,6 +68,7 @@ def test_every_object_of_the_stack_program_validates(stack, monkeypatch):
         build_fleet(self, name, args, opts)
 
     monkeypatch.setattr(LoadGeneratorFleet, "__init__", recording)
+    monkeypatch.setenv("ODAVL_ALLOW_PRODUCTION_RUN", stack)  # the permission of this one update
     _, _, error = run_program(stack)
     assert error is None, error
     objects = [
