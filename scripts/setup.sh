@@ -6,6 +6,8 @@
 #      built from the Go module proxy when no matching CLI is installed (cached in ~/.pulumi)
 #   3. the virtualenv .venv with every pinned Python package (requirements.txt)
 #   4. actionlint (workflow linter), built from the Go module proxy
+#   5. Google's web-vitals library for the browser users (npm tarball, integrity pinned in
+#      scripts/web_vitals.env), and the Chromium version found
 # Safe to rerun: each step checks what is already there first. Prints a timing summary.
 set -euo pipefail
 
