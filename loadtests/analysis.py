@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from loadtests import slo
-from loadtests.analysis_bottlenecks import Bottleneck, detect_bottlenecks
-from loadtests.analysis_budget import BudgetBurn, budget_burns
+from loadtests.analysis_bottlenecks import detect_bottlenecks
+from loadtests.analysis_budget import budget_burns
 from loadtests.analysis_model import (
     AnalysisError,
     Limit,
-    MetricRow,
     default_limits,
     default_thresholds,
     limit_for,
@@ -32,12 +30,12 @@ from loadtests.analysis_model import (
     summary_rows,
 )
 from loadtests.analysis_queries import reference_app_query_source
-from loadtests.analysis_recommend import Recommendation, recommend
+from loadtests.analysis_recommend import recommend
+from loadtests.analysis_result import Analysis
 from loadtests.analysis_text import export_text, render, report_path
 from loadtests.errors import LoadTestError
 from loadtests.index_suggestions import (
     ExistingIndex,
-    IndexSuggestion,
     NamedQuery,
     QuerySource,
     SqlParseError,
@@ -48,6 +46,7 @@ from loadtests.index_suggestions import (
     suggest_indexes,
     suggestions_for_sql,
 )
+from loadtests.threshold_options import add_threshold_options, thresholds_for
 
 __all__ = [
     "Analysis",
@@ -60,70 +59,10 @@ __all__ = [
 
 # Endpoints in these categories are "slow": their queries are the candidates for indexes.
 _SLOW_CATEGORIES = ("slow_database", "high_p95", "high_p99")
-STACK_THRESHOLDS_KEY = "odavl-perf:sloThresholds"
 MIGRATION_FILE = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "add-performance-indexes.sql"
 INDEX_TARGETS_FILE = Path(__file__).resolve().parents[1] / "sql" / "verify" / "index_targets.sql"
 EXIT_OK = 0
 EXIT_USAGE = 2
-
-
-@dataclass
-class Analysis:
-    results: dict[str, Any]
-    rows: list[MetricRow]
-    evaluation: slo.Evaluation
-    bottlenecks: list[Bottleneck]
-    recommendations: list[Recommendation]
-    indexes: list[IndexSuggestion]
-    budgets: list[BudgetBurn] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        """The verdict the gate recorded in the results, else the evaluation's."""
-        return str(self.results.get("verdict") or self.evaluation.verdict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.results.get("run_id"),
-            "verdict": self.verdict,
-            "rows": [asdict(row) for row in self.rows],
-            "bottlenecks": [
-                {
-                    "category": item.category,
-                    "endpoint": item.endpoint,
-                    "metric": item.metric,
-                    "stat": item.stat,
-                    "value": item.value,
-                    "limit": item.limit.source,
-                    "requests": item.requests,
-                }
-                for item in self.bottlenecks
-            ],
-            "recommendations": [asdict(item) for item in self.recommendations],
-            "indexes": [
-                {
-                    "name": index.name,
-                    "sql": index.sql,
-                    "queries": list(index.queries),
-                    "reason": index.reason,
-                    "covered_by": index.covered_by,
-                }
-                for index in self.indexes
-            ],
-            "error_budgets": [
-                {
-                    "slo": burn.slo,
-                    "objective": burn.objective,
-                    "failed": burn.failed,
-                    "requests": burn.requests,
-                    "burn_rate": round(burn.burn_rate, 4),
-                    "alert": burn.alert,
-                }
-                for burn in self.budgets
-            ],
-            "notes": list(self.notes),
-        }
 
 
 def analyze(
@@ -258,8 +197,6 @@ def project_index_targets() -> dict[str, tuple[str, ...]]:
 def thresholds_from_args(args: argparse.Namespace, results: Mapping[str, Any]) -> tuple[slo.Threshold, ...]:
     """The thresholds the gate would use: `--threshold`, `--thresholds-file`, `--stack-file`, the
     lines the results record, else the catalog's defaults (see loadtests/verdict_cli.py)."""
-    from loadtests.verdict_cli import thresholds_for
-
     for option in ("threshold", "thresholds_file", "stack_file"):
         if not hasattr(args, option):
             setattr(args, option, None)
@@ -267,21 +204,6 @@ def thresholds_from_args(args: argparse.Namespace, results: Mapping[str, Any]) -
         return thresholds_for(args, results)
     except (LoadTestError, slo.SloError) as error:
         raise AnalysisError(str(error)) from None
-
-
-def add_threshold_options(parser: argparse.ArgumentParser) -> None:
-    """The gate's threshold options, shared by `analyze` and `report`."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--threshold",
-        action="append",
-        metavar="LINE",
-        help="an SLO threshold line (repeatable), e.g. 'http_req_duration: p(95)<500'",
-    )
-    source.add_argument("--thresholds-file", type=Path, metavar="FILE", help="one threshold line per metric")
-    source.add_argument(
-        "--stack-file", type=Path, metavar="FILE", help=f"a Pulumi.<stack>.yaml with {STACK_THRESHOLDS_KEY}"
-    )
 
 
 def run_analyze(args: argparse.Namespace, console: Console | None = None) -> int:

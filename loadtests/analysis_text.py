@@ -16,7 +16,7 @@ from rich.text import Text
 from loadtests.analysis_bottlenecks import CATEGORIES
 
 if TYPE_CHECKING:
-    from loadtests.analysis import Analysis
+    from loadtests.analysis_result import Analysis
 
 __all__ = ["STATUS_STYLE", "export_text", "render", "report_path"]
 

@@ -15,7 +15,6 @@ could not run.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from rich.text import Text
 from loadtests import exit_codes, slo
 from loadtests.baseline import LocalDirectoryStore, RunArchive
 from loadtests.errors import LoadTestError
+from loadtests.threshold_options import add_threshold_options, thresholds_for
 
 __all__ = [
     "STATE_STYLES",
@@ -39,7 +39,6 @@ __all__ = [
     "verdict_table",
 ]
 
-STACK_THRESHOLDS_KEY = "odavl-perf:sloThresholds"
 STATE_STYLES = {
     "pass": "bold green",
     "warn": "bold yellow",
@@ -124,55 +123,6 @@ def render_verdict(evaluation: slo.Evaluation, console: Console, run_id: str = "
     console.print(line)
 
 
-def _stack_file_lines(path: Path) -> list[str]:
-    import yaml
-
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise LoadTestError(f"stack file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise LoadTestError(f"stack file {path} is not YAML: {exc}") from None
-    value = (document.get("config") or {}).get(STACK_THRESHOLDS_KEY)
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip().startswith("[") else value.splitlines()
-    if not isinstance(value, list):
-        raise LoadTestError(
-            f"stack file {path}: expected a list of threshold lines under {STACK_THRESHOLDS_KEY}"
-        )
-    return value
-
-
-def _recorded_lines(results_doc: Mapping[str, Any]) -> list[str]:
-    """The lines a results document's `thresholds` were judged with (one per criterion)."""
-    recorded = results_doc.get("thresholds") or []
-    return [
-        item["key"] for item in recorded if isinstance(item, Mapping) and isinstance(item.get("key"), str)
-    ]
-
-
-def thresholds_for(args: argparse.Namespace, results_doc: Mapping[str, Any]) -> tuple[slo.Threshold, ...]:
-    """The thresholds chosen on the command line, in the order described in the module docstring."""
-    if args.threshold:
-        return slo.parse_thresholds(args.threshold, source="--threshold")
-    if args.thresholds_file:
-        try:
-            text = args.thresholds_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise LoadTestError(f"--thresholds-file {args.thresholds_file}: {exc.strerror}") from None
-        return slo.read_threshold_file(text, str(args.thresholds_file))
-    if args.stack_file:
-        return slo.parse_thresholds(
-            _stack_file_lines(args.stack_file), source=f"{args.stack_file} sloThresholds"
-        )
-    recorded = _recorded_lines(results_doc)
-    if recorded:
-        return slo.parse_thresholds(recorded, source="results thresholds")
-    from loadtests.slo_catalog import threshold_lines
-
-    return slo.parse_thresholds(threshold_lines(), source="default thresholds")
-
-
 def _load_json(path: Path, what: str) -> dict[str, Any]:
     from loadtests.results import load_document
 
@@ -237,7 +187,6 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     parser.add_argument("results", type=Path, help="results JSON written by a run")
-    from loadtests.analysis import add_threshold_options  # the same options as `analyze` and `report`
 
     add_threshold_options(parser)
     parser.add_argument(
