@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,19 @@ SENTINELS = {
 
 
 def environ_of(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    """The environment `pid` was started with.
+
+    Popen returns once exec has closed the close-on-exec pipe, which is a moment before the
+    kernel has set up the new program's environment: a read in that moment finds it empty. So
+    read again until it is there (a process that has exited reads empty too, and fails below).
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        if raw or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert raw, f"process {pid} has no environment to read (it exited?)"
     return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
 
