@@ -14,7 +14,7 @@ import pulumiverse_grafana as grafana
 
 from components.database import DatabaseTuning, DatabaseTuningArgs
 from components.database_check import DatabaseCheck, DatabaseCheckArgs
-from components.fleet import LoadGeneratorFleet, LoadGeneratorFleetArgs
+from components.fleet.fleet import LoadGeneratorFleet, LoadGeneratorFleetArgs
 from components.grafana import GrafanaProvisioning, GrafanaProvisioningArgs
 from components.loadtest import LoadTestRun, LoadTestRunArgs, enforce_slo_gate
 from components.local_target import LocalTarget, LocalTargetArgs

@@ -1,6 +1,6 @@
 """Benchmark: CPU and memory cost of one browser user (headless Chromium measuring web vitals).
 
-Runs the real browser user machinery (loadtests.browser_user.BrowserProcess: the driver child
+Runs the real browser user machinery (loadtests.suite.browser.user.BrowserProcess: the driver child
 process, Playwright's driver, Chromium and its renderers) against a page on loopback, side by
 side with a plain HTTP client fetching the same page, and reports:
 
@@ -48,8 +48,8 @@ import gevent  # noqa: E402 - after the path set-up, like every bench script
 import psutil  # noqa: E402
 from geventhttpclient import HTTPClient  # noqa: E402
 
-from loadtests.browser_driver import BrowserOptions  # noqa: E402
-from loadtests.browser_user import BrowserProcess  # noqa: E402
+from loadtests.suite.browser.driver import BrowserOptions  # noqa: E402
+from loadtests.suite.browser.user import BrowserProcess  # noqa: E402
 
 SAMPLE_INTERVAL_S = 0.1
 MEAN_THINK_TIME_S = 3.5  # the suite's think time is uniform over 1-6 s

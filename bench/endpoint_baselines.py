@@ -7,7 +7,7 @@ Starts a throwaway PostgreSQL on loopback, seeds it at the local stack's scale, 
 performance-index migration (as the local stack does), starts the reference app on loopback and
 runs the whole suite on a local Locust fleet: a ramp to the given users, a hold, a short ramp
 down. The results document is kept under bench/out/; then
-`python -m loadtests.slo_doc --from-results` turns it into docs/endpoint_baselines.json and
+`python -m tools.slo_doc --from-results` turns it into docs/endpoint_baselines.json and
 regenerates the document (skipped with --dry-run, which only prints the numbers).
 """
 
@@ -26,16 +26,17 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402 - after the path set-up, like every bench script
 
 from components.providers.index_migration_runner import PsycopgIndexDatabase, apply_migration  # noqa: E402
-from components.providers.index_targets import MIGRATION_FILE  # noqa: E402
-from components.providers.migration_plan import parse_migration  # noqa: E402
-from loadtests import slo_catalog, slo_doc  # noqa: E402
-from loadtests.config import DEFAULT_WEIGHTS, RunConfig, TestUser  # noqa: E402
-from loadtests.endpoint_baselines import baselines_from_results  # noqa: E402
-from loadtests.runner import run_local  # noqa: E402
-from loadtests.shape import Stage  # noqa: E402
+from indexes.migration_plan import parse_migration  # noqa: E402
+from indexes.targets import MIGRATION_FILE  # noqa: E402
+from loadtests.results.endpoint_baselines import baselines_from_results  # noqa: E402
+from loadtests.run.config import DEFAULT_WEIGHTS, RunConfig, TestUser  # noqa: E402
+from loadtests.run.runner import run_local  # noqa: E402
+from loadtests.run.shape import Stage  # noqa: E402
+from loadtests.slo import catalog as slo_catalog  # noqa: E402
 from reference_app.seed import loadtest_users, seed_database  # noqa: E402
 from services.postgres import PostgresServer  # noqa: E402
 from services.reference_app import ReferenceApp  # noqa: E402
+from tools import slo_doc  # noqa: E402
 
 SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 TEST_USER_COUNT = 5

@@ -35,13 +35,13 @@ import psycopg  # noqa: E402 - after the path set-up, like every bench script
 from psycopg.rows import dict_row  # noqa: E402
 
 from components.providers.index_migration_runner import PsycopgIndexDatabase, apply_migration  # noqa: E402
-from components.providers.index_targets import (  # noqa: E402
+from indexes.migration_plan import parse_migration  # noqa: E402
+from indexes.targets import (  # noqa: E402
     MIGRATION_FILE,
     IndexTarget,
     index_names_in_plan,
     load_index_targets,
 )
-from components.providers.migration_plan import parse_migration  # noqa: E402
 from reference_app.seed import seed_database  # noqa: E402
 from services.postgres import PostgresServer  # noqa: E402
 

@@ -35,8 +35,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from loadtests.config import InfluxExport, PrometheusExport, SuiteConfig  # noqa: E402
-from loadtests.shape import Stage  # noqa: E402
+from loadtests.run.config import InfluxExport, PrometheusExport, SuiteConfig  # noqa: E402
+from loadtests.run.shape import Stage  # noqa: E402
 from services.influxdb import InfluxDBServer  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -28,8 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.locust_overhead import Nginx, cpu_seconds, free_port  # noqa: E402
-from loadtests.config import InfluxExport, PrometheusExport, SuiteConfig  # noqa: E402
-from loadtests.shape import Stage  # noqa: E402
+from loadtests.run.config import InfluxExport, PrometheusExport, SuiteConfig  # noqa: E402
+from loadtests.run.shape import Stage  # noqa: E402
 from services.influxdb import InfluxDBServer  # noqa: E402
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from locust import between, constant, events, task
 
-from loadtests.config import SuiteConfig, load_test_users
-from loadtests.listeners import setup_suite_listeners
-from loadtests.locust_shape import ProfileShape
-from loadtests.user_base import SuiteUser
+from loadtests.run.config import SuiteConfig, load_test_users
+from loadtests.suite.listeners import setup_suite_listeners
+from loadtests.suite.locust_shape import ProfileShape
+from loadtests.suite.user_base import SuiteUser
 
 CONFIG = SuiteConfig.from_env()
 STATE = setup_suite_listeners(events, CONFIG)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from locust.stats import RequestStats  # noqa: E402
 
-from loadtests.histogram import TrendHistogram  # noqa: E402
+from loadtests.results.histogram import TrendHistogram  # noqa: E402
 
 PERCENTILES = (50, 90, 95, 99, 99.9)
 

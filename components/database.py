@@ -23,10 +23,10 @@ import pulumi
 from psycopg.conninfo import make_conninfo
 
 from components.providers.index_migration import IndexMigration, IndexMigrationArgs
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import MigrationError, parse_migration
 from components.providers.postgres_extension import PostgresExtension, PostgresExtensionArgs
 from components.providers.postgres_readonly_role import ReadonlyRole, ReadonlyRoleArgs
+from indexes.migration_plan import MigrationError, parse_migration
+from indexes.targets import MIGRATION_FILE
 
 __all__ = ["MANAGEMENT_MODES", "DatabaseTuning", "DatabaseTuningArgs", "build_dsn"]
 

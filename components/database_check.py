@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 
 from components.providers.index_check import IndexCheck, IndexCheckArgs
-from components.providers.index_targets import MIGRATION_FILE
+from indexes.targets import MIGRATION_FILE
 
 __all__ = ["DatabaseCheck", "DatabaseCheckArgs"]
 

@@ -2,7 +2,8 @@
 
 Wraps the dynamic resource of `components/providers/loadtest_run.py`, whose module docstring
 says when a new run happens (run id, target, profile, stages or thresholds changed; `pulumi
-preview` shows the run as `replace` naming those inputs). Outputs: the verdict
+preview` shows the run as `replace` naming those inputs); the run itself is
+`loadtests.pipeline.run_pipeline`, the same as `python -m loadtests run`'s. Outputs: the verdict
 ("pass"|"warn"|"fail"|"no-data"), the gate's exit code (0 / 99, see loadtests/exit_codes.py),
 each threshold's value and state, a summary of the run, the baseline run id and the report
 locations (local path; S3 URIs when configured).
@@ -34,7 +35,7 @@ from typing import Any
 import pulumi
 
 from components.providers.loadtest_run import LoadTestRunResource
-from loadtests.config import DEFAULT_PRODUCTION_HOSTS
+from loadtests.run.config import DEFAULT_PRODUCTION_HOSTS
 
 __all__ = ["LoadTestRun", "LoadTestRunArgs", "SloGateFailed", "enforce_slo_gate", "gate_failure"]
 
@@ -49,12 +50,12 @@ class LoadTestRunArgs:
         run_id: changing it forces a new run (`odavl-perf:loadRunId`).
         stack, environment: the stack's name and environment ("local"|"staging"|"production").
         target: base URL under test; its host must be in `allowed_hosts`.
-        production_hosts: hosts whose runs are production runs (loadtests.config.is_production_host).
+        production_hosts: hosts whose runs are production runs (loadtests.run.config.is_production_host).
         allow_production: the permission for this run to load production (never a stored setting).
         ca_bundle: PEM file of CAs trusted for an https target besides the system store ("" = none).
         profile, max_users, time_scale, stages: the load profile (stages override the profile's).
         workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
-        thresholds: SLO threshold lines (loadtests/slo.py syntax); baseline: "previous"|"none"|run id.
+        thresholds: SLO threshold lines (loadtests/slo/spec.py syntax); baseline: "previous"|"none"|run id.
         enforce: a failing verdict fails `pulumi up` (outputs and report stay readable).
         reports_dir: local results directory (runs kept under <reports_dir>/<stack>/runs/).
         s3: {"bucket", "prefix", "endpoint", "retention_days"} or None for local reports only.

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Pods of the Locust fleet carry this app label and sit behind this headless Service
-# (see components/fleet_manifests.py); Prometheus finds them through its DNS records.
+# (see components/fleet/manifests.py); Prometheus finds them through its DNS records.
 FLEET_APP_LABEL = "odavl-locust"
 FLEET_METRICS_SERVICE = "locust-metrics"
 FLEET_METRICS_PORT = 9646

@@ -10,8 +10,8 @@ collects *every* problem before it fails, so a user fixes a stack file in one pa
 
 Secrets are never echoed in a message: a problem with a secret key names the key only.
 
-The parsing is pure: `parse_settings(source)` reads from any `ConfigSource`. `PulumiConfigSource`
-reads the running program's config; `DictConfigSource` is the built-in fake used by unit tests.
+The parsing is pure: `parse_settings(source)` reads from any `ConfigSource`; `PulumiConfigSource`
+reads the running program's config.
 """
 
 from __future__ import annotations
@@ -24,18 +24,23 @@ import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pulumi
+import yaml
 
-from loadtests import slo
-from loadtests.config import PRODUCTION_MAX_USERS, USER_GROUPS, is_loopback, is_production_host
-from loadtests.shape import PROFILES as PROFILE_STAGES
-from loadtests.target_tls import ca_bundle_problem
+from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.config import PRODUCTION_MAX_USERS, is_loopback, is_production_host
+from loadtests.run.shape import PROFILES as PROFILE_STAGES
+from loadtests.run.shape import Stage
+from loadtests.run.target_tls import ca_bundle_problem
+from loadtests.slo import evaluate as slo
 from ops.ephemeral import is_ephemeral
 
 NAMESPACE = "odavl-perf"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 ENVIRONMENTS = ("local", "staging", "production")
 PROFILES = tuple(PROFILE_STAGES)
 SEED_SCALES = ("small", "medium", "large")
@@ -127,34 +132,7 @@ class PulumiConfigSource:
         return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
 
-class DictConfigSource:
-    """An in-memory config source; `secrets` names the keys stored as secure values."""
-
-    def __init__(self, stack: str, values: Mapping[str, Any], secrets: frozenset[str] = frozenset()):
-        self.stack = stack
-        self._values = dict(values)
-        self._secrets = secrets
-
-    def raw(self, key: str) -> Any | None:
-        return self._values.get(key)
-
-    def is_secret(self, key: str) -> bool:
-        return key in self._secrets
-
-    def secret(self, key: str) -> str:
-        return f"<secret {key}>"
-
-    def set_keys(self) -> list[str]:
-        return sorted(self._values)
-
-
 # --------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class Stage:
-    duration_s: float
-    target: int
 
 
 @dataclass(frozen=True)
@@ -263,11 +241,6 @@ class Settings:
     grafana: GrafanaSettings
     reports: ReportSettings
     notifications: NotificationSettings
-
-    @property
-    def is_production(self) -> bool:
-        """Production by the target host (targetProductionHosts) or by the environment label."""
-        return self.target.is_production
 
 
 # --------------------------------------------------------------------------- the reader
@@ -418,35 +391,24 @@ def _check_https_url(raw: str) -> str | None:
 # --------------------------------------------------------------------------- parsing
 
 
-def load_settings(config: pulumi.Config | None = None) -> Settings:
+def load_settings() -> Settings:
     """Settings of the running stack; raises SettingsError listing every problem."""
-    del config  # the namespace is fixed; kept for call-site symmetry with pulumi.Config
     return parse_settings(PulumiConfigSource(), project_defaults(), environ=os.environ)
 
 
-def project_defaults(project_file: str | None = None) -> dict[str, Any]:
+def _project_config_schema() -> dict[str, Any]:
+    """The `config` section of the project's Pulumi.yaml: every key with its type and default."""
+    return yaml.safe_load(PROJECT_FILE.read_text(encoding="utf-8"))["config"]
+
+
+def project_defaults() -> dict[str, Any]:
     """The `default` of every key declared in Pulumi.yaml."""
-    import pathlib
-
-    import yaml
-
-    path = (
-        pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
-    )
-    schema = yaml.safe_load(path.read_text())["config"]
-    return {key: spec["default"] for key, spec in schema.items() if "default" in spec}
+    return {key: spec["default"] for key, spec in _project_config_schema().items() if "default" in spec}
 
 
-def project_keys(project_file: str | None = None) -> frozenset[str]:
+def project_keys() -> frozenset[str]:
     """Every key declared in Pulumi.yaml's config schema (with or without a default)."""
-    import pathlib
-
-    import yaml
-
-    path = (
-        pathlib.Path(project_file) if project_file else pathlib.Path(__file__).parent.parent / "Pulumi.yaml"
-    )
-    return frozenset(yaml.safe_load(path.read_text())["config"])
+    return frozenset(_project_config_schema())
 
 
 def _unknown_key_problems(r: _Reader, declared: Collection[str]) -> None:

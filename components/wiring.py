@@ -6,12 +6,18 @@ users' password, is computed inside `apply` and re-marked secret.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from components.observability_values import service_urls
 from components.settings import DatabaseSettings, Settings
+from loadtests.run.config import InfluxExport, SuiteConfig
+from loadtests.run.target_tls import read_ca_bundle
 
 __all__ = ["fleet_of", "fleet_suite_config", "local_database_dir", "secret_dsn", "test_password"]
 
@@ -36,10 +42,6 @@ def local_database_dir(project_dir: str, stack: str) -> str:
     directory is typically mode 700), so the cluster sits in a directory named after the
     project's path and the stack: stable across runs, distinct between checkouts.
     """
-    import hashlib
-    import tempfile
-    from pathlib import Path
-
     digest = hashlib.sha256(str(Path(project_dir).resolve()).encode()).hexdigest()[:12]
     return str(Path(tempfile.gettempdir()) / "odavl-perf-postgres" / f"{digest}-{stack}")
 
@@ -74,10 +76,6 @@ def test_password(test_users: Any) -> pulumi.Output[str]:
 
 def fleet_suite_config(settings: Settings) -> str:
     """The suite configuration the Kubernetes fleet's pods read (no secrets in it)."""
-    from components.observability_values import service_urls
-    from loadtests.config import InfluxExport, Stage, SuiteConfig
-    from loadtests.target_tls import read_ca_bundle
-
     load = settings.load
     # With the observability stack, samples stream to its InfluxDB database "k6" as well.
     influxdb = InfluxExport()
@@ -93,7 +91,7 @@ def fleet_suite_config(settings: Settings) -> str:
         profile=load.profile,
         max_users=load.max_users,
         time_scale=load.time_scale,
-        stages=tuple(Stage(duration_s=s.duration_s, target=s.target) for s in load.stages),
+        stages=load.stages,
         user_weights=dict(load.user_weights),
         think_time_min_s=load.think_time_min_s,
         think_time_max_s=load.think_time_max_s,

@@ -1,7 +1,9 @@
 """The specification's 8 load-testing alert rules, one per thresholded metric.
 
-Each rule is a measurement (PromQL, grouped by environment), a comparison and a threshold
-taken from the specification's k6 thresholds. The same definitions become:
+Each rule is a measurement (PromQL, grouped by environment), a comparison and a threshold. The
+thresholds are the gate's defaults from ``loadtests/slo/catalog.py`` (``DEFAULT_THRESHOLDS``),
+converted to the measurement's unit: a rule fires while its gate threshold is breached. The
+same definitions become:
 
 - Prometheus alerting rules (``alerts/load_testing.rules.yml``, checked by promtool), and
 - a Grafana rule group (see ``components/grafana.py``): query A, reduce B, threshold C.
@@ -14,10 +16,15 @@ from typing import Any, Literal
 
 import yaml
 
+from loadtests.slo.catalog import DEFAULT_THRESHOLDS
+from loadtests.slo.spec import Threshold
+
 __all__ = ["ALERT_RULES", "RULE_GROUP_NAME", "AlertRule", "prometheus_rules_yaml"]
 
 RULE_GROUP_NAME = "load-testing"
 _WINDOW = "5m"
+# The comparison under which a gate threshold is breached: "p(95)<500" breaches above 500.
+_BREACHED: dict[str, Literal[">", "<"]] = {"<": ">", "<=": ">", ">": "<", ">=": "<"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,14 @@ class AlertRule:
         return f"{self.measurement} {self.op} {self.threshold:g}"
 
 
+def _gate(metric: str, aggregation: str) -> Threshold:
+    """The catalogue's default gate threshold of ``metric`` for ``aggregation``."""
+    for threshold in DEFAULT_THRESHOLDS:
+        if (threshold.metric, threshold.aggregate) == (metric, aggregation):
+            return threshold
+    raise LookupError(f"loadtests/slo/catalog.py has no default threshold {metric}: {aggregation}")
+
+
 def _p95(metric: str) -> str:
     return f"histogram_quantile(0.95, sum by (environment, le) (rate({metric}_bucket[{_WINDOW}])))"
 
@@ -53,70 +68,94 @@ def _ratio(numerator: str, denominator: str) -> str:
     )
 
 
+def _rule(
+    name: str,
+    gate: Threshold,
+    measurement: str,
+    per_unit: int,
+    severity: Literal["critical", "warning"],
+    summary: str,
+) -> AlertRule:
+    """The alert on ``gate`` breached. ``per_unit`` is how many of the catalogue's units make one
+    of the measurement's: 1000 from milliseconds to seconds, 1 for ratios and CLS."""
+    # A division, not a product with 0.001: 500 / 1000 is exactly the float 0.5.
+    return AlertRule(name, measurement, _BREACHED[gate.op], gate.bound.amount / per_unit, severity, summary)
+
+
+_MS_PER_S = 1000
+_RESPONSE = _gate("http_req_duration", "p(95)")
+_FAILED = _gate("http_req_failed", "rate")
+_DATABASE = _gate("db_query_duration", "p(95)")
+_TTFB = _gate("time_to_first_byte", "p(95)")
+_LCP = _gate("web_vitals_lcp", "p(95)")
+_CLS = _gate("web_vitals_cls", "p(95)")
+_INP = _gate("web_vitals_inp", "p(95)")
+_CHECKS = _gate("checks", "rate")
+
 ALERT_RULES: tuple[AlertRule, ...] = (
-    AlertRule(
+    _rule(
         "LoadTestHighResponseTime",
+        _RESPONSE,
         _p95("http_req_duration_seconds"),
-        ">",
-        0.5,
+        _MS_PER_S,
         "critical",
-        "P95 response time above 500 ms",
+        f"P95 response time above {_RESPONSE.bound.amount:g} ms",
     ),
-    AlertRule(
+    _rule(
         "LoadTestHighErrorRate",
+        _FAILED,
         _ratio("http_req_failed_total", "http_reqs_total"),
-        ">",
-        0.01,
+        1,
         "critical",
-        "More than 1% of requests failed",
+        f"More than {_FAILED.bound.amount * 100:g}% of requests failed",
     ),
-    AlertRule(
+    _rule(
         "LoadTestSlowDatabaseQueries",
+        _DATABASE,
         _p95("db_query_duration_seconds"),
-        ">",
-        0.1,
+        _MS_PER_S,
         "warning",
-        "P95 database query duration above 100 ms",
+        f"P95 database query duration above {_DATABASE.bound.amount:g} ms",
     ),
-    AlertRule(
+    _rule(
         "LoadTestSlowTimeToFirstByte",
+        _TTFB,
         _p95("time_to_first_byte_seconds"),
-        ">",
-        0.2,
+        _MS_PER_S,
         "warning",
-        "P95 time to first byte above 200 ms",
+        f"P95 time to first byte above {_TTFB.bound.amount:g} ms",
     ),
-    AlertRule(
+    _rule(
         "LoadTestPoorLargestContentfulPaint",
+        _LCP,
         _p95("web_vitals_lcp_seconds"),
-        ">",
-        2.5,
+        _MS_PER_S,
         "warning",
-        "P95 Largest Contentful Paint above 2.5 s",
+        f"P95 Largest Contentful Paint above {_LCP.bound.amount / _MS_PER_S:g} s",
     ),
-    AlertRule(
+    _rule(
         "LoadTestHighLayoutShift",
+        _CLS,
         _p95("web_vitals_cls"),
-        ">",
-        0.1,
+        1,
         "warning",
-        "P95 Cumulative Layout Shift above 0.1",
+        f"P95 Cumulative Layout Shift above {_CLS.bound.amount:g}",
     ),
-    AlertRule(
+    _rule(
         "LoadTestSlowInteraction",
+        _INP,
         _p95("web_vitals_inp_seconds"),
-        ">",
-        0.2,
+        _MS_PER_S,
         "warning",
-        "P95 Interaction to Next Paint above 200 ms",
+        f"P95 Interaction to Next Paint above {_INP.bound.amount:g} ms",
     ),
-    AlertRule(
+    _rule(
         "LoadTestChecksFailing",
+        _CHECKS,
         _ratio('checks_total{result="pass"}', "checks_total"),
-        "<",
-        0.95,
+        1,
         "critical",
-        "Fewer than 95% of checks passed",
+        f"Fewer than {_CHECKS.bound.amount * 100:g}% of checks passed",
     ),
 )
 

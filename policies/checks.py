@@ -16,8 +16,9 @@ import pglast
 import yaml
 from pglast import ast, enums
 
-from loadtests import slo, slo_catalog
-from loadtests.config import DEFAULT_PRODUCTION_HOSTS, PRODUCTION_MAX_USERS, is_production_host
+from loadtests.run.config import DEFAULT_PRODUCTION_HOSTS, PRODUCTION_MAX_USERS, is_production_host
+from loadtests.slo import catalog as slo_catalog
+from loadtests.slo import evaluate as slo
 
 __all__ = [
     "PRODUCTION_MAX_USERS",
@@ -81,7 +82,7 @@ def check_production_guard(
 ) -> list[str]:
     """A production load test needs the permission of its update and at most PRODUCTION_MAX_USERS
     users. Production means the production environment, or a target host among `production_hosts`
-    (default: loadtests.config.DEFAULT_PRODUCTION_HOSTS), whatever the environment says."""
+    (default: loadtests.run.config.DEFAULT_PRODUCTION_HOSTS), whatever the environment says."""
     hosts = production_hosts if isinstance(production_hosts, Sequence) and production_hosts else None
     host = _host_of(target) if isinstance(target, str) else None
     production_host = bool(host) and is_production_host(host, tuple(hosts or DEFAULT_PRODUCTION_HOSTS))
@@ -122,7 +123,7 @@ def _is_looser(op: str, configured: float, baseline: float) -> bool:
 
 def check_slo_thresholds(
     lines: Any,
-    baselines: Sequence[slo_catalog.Threshold] = slo_catalog.DEFAULT_THRESHOLDS,
+    baselines: Sequence[slo.Threshold] = slo_catalog.DEFAULT_THRESHOLDS,
     *,
     measures_web_vitals: bool = True,
 ) -> list[str]:
@@ -144,19 +145,19 @@ def check_slo_thresholds(
             for t in configured
             if t.metric == baseline.metric
             and t.tag is None
-            and t.aggregate == baseline.aggregation
+            and t.aggregate == baseline.aggregate
             and not t.bound.relative_to_baseline
         ]
         if not same:
             if not measures_web_vitals and baseline.metric.startswith("web_vitals_"):
                 continue
-            problems.append(f"the documented baseline {baseline.line!r} is missing from the SLO thresholds")
+            problems.append(f"the documented baseline {baseline.key!r} is missing from the SLO thresholds")
             continue
         for threshold in same:
-            if threshold.op[0] != baseline.operator[0] or _is_looser(
-                baseline.operator, threshold.bound.amount, baseline.value
+            if threshold.op[0] != baseline.op[0] or _is_looser(
+                baseline.op, threshold.bound.amount, baseline.bound.amount
             ):
-                problems.append(f"{threshold.key!r} is looser than the documented baseline {baseline.line!r}")
+                problems.append(f"{threshold.key!r} is looser than the documented baseline {baseline.key!r}")
     return problems
 
 

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from services.errors import ServiceError
 from services.process import stop_server
 
 __all__ = ["InfluxDBError", "InfluxDBServer"]
@@ -30,7 +31,7 @@ __all__ = ["InfluxDBError", "InfluxDBServer"]
 INFLUXD_BIN = "influxd"
 
 
-class InfluxDBError(RuntimeError):
+class InfluxDBError(ServiceError):
     """The server could not start, or a request failed; the message says why."""
 
 

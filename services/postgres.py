@@ -41,6 +41,8 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from services.errors import ServiceError
+
 __all__ = ["PostgresError", "PostgresServer", "find_bin_dir", "free_port"]
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -51,7 +53,7 @@ _INITDB_PWFILE = "initdb.pw"  # the same password for initdb --pwfile; removed o
 _COMMAND_TIMEOUT_S = 60
 
 
-class PostgresError(RuntimeError):
+class PostgresError(ServiceError):
     """The cluster could not be created, started or stopped; the message says why."""
 
 

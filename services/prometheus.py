@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from services.errors import ServiceError
 from services.process import stop_server
 
 __all__ = ["PrometheusError", "PrometheusServer"]
@@ -32,7 +33,7 @@ PROMETHEUS_BIN = "prometheus"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(ServiceError):
     """The server could not start, or a query failed; the message says why."""
 
 
@@ -166,18 +167,6 @@ class PrometheusServer:
         if len(result) != 1:
             raise PrometheusError(f"{promql!r} returned {len(result)} series, expected one")
         return float(result[0]["value"][1])
-
-    def targets_health(self) -> list[dict]:
-        return self.api("targets", {})["activeTargets"]
-
-    def wait_for_targets_up(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            health = self.targets_health()
-            if health and all(t["health"] == "up" for t in health) and len(health) == len(self.targets):
-                return
-            time.sleep(0.3)
-        raise PrometheusError(f"scrape targets not all up within {timeout_s} s: {self.targets_health()}")
 
     def stop(self) -> None:
         stop_server(self.process, getattr(self, "_log", None), self.dir)

@@ -6,7 +6,7 @@
 CLI: `python -m services.reference_app --dsn DSN [--port 8080]` runs it in the foreground
 until Ctrl-C/SIGTERM, after waiting for readiness.
 
-The app gets a minimal environment (loadtests/child_env.py): PATH, HOME, locale, the DSN and
+The app gets a minimal environment (loadtests/run/child_env.py): PATH, HOME, locale, the DSN and
 the STUDIOHUB_* values passed as `env`; nothing else of the parent's environment.
 """
 
@@ -26,7 +26,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from loadtests.child_env import minimal_env
+from loadtests.run.child_env import minimal_env
+from services.errors import ServiceError
 from services.postgres import free_port
 
 __all__ = ["ReferenceApp", "ReferenceAppError"]
@@ -34,7 +35,7 @@ __all__ = ["ReferenceApp", "ReferenceAppError"]
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ReferenceAppError(RuntimeError):
+class ReferenceAppError(ServiceError):
     """The app did not start, or did not become ready in time; the message carries its log tail."""
 
 

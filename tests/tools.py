@@ -26,7 +26,7 @@ def _go_bin(name: str) -> Path:
 _TOOLS: dict[str, tuple[tuple[Path, ...], str]] = {
     "promtool": ((), "the Debian package prometheus"),
     "openssl": ((), "the Debian package openssl"),
-    # The suite's browser users launch exactly this path (loadtests.browser_driver.DEFAULT_CHROMIUM).
+    # The suite's browser users launch exactly this path (loadtests.suite.browser.driver.DEFAULT_CHROMIUM).
     "chromium": ((Path("/usr/bin/chromium"),), "the Debian package chromium"),
     # The virtualenv's copy is the version pinned in requirements.txt.
     "squawk": ((Path(sys.executable).parent / "squawk",), "squawk-cli from requirements.txt"),

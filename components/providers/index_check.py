@@ -24,13 +24,13 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.providers.index_migration_runner import PsycopgIndexDatabase
-from components.providers.migration_plan import parse_migration
 from components.providers.pg_connection import (
     PasswordFromConfig,
     connection_target,
     is_unknown,
     replaced_properties,
 )
+from indexes.migration_plan import parse_migration
 
 __all__ = [
     "STATUS_INVALID",

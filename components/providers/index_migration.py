@@ -35,13 +35,13 @@ from components.providers.index_migration_runner import (
     apply_migration,
     drop_indexes,
 )
-from components.providers.migration_plan import Migration, MigrationError, parse_migration
 from components.providers.pg_connection import (
     PasswordFromConfig,
     connection_target,
     is_unknown,
     replaced_properties,
 )
+from indexes.migration_plan import Migration, MigrationError, parse_migration
 
 __all__ = ["IndexMigration", "IndexMigrationArgs", "IndexMigrationProvider"]
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import psycopg
 
-from components.providers.migration_plan import (
+from indexes.migration_plan import (
     Action,
     ExistingIndex,
     IndexDefinition,

@@ -13,12 +13,13 @@ import json
 import pytest
 
 from loadtests.__main__ import main
-from loadtests.analysis import analyze, project_migration_indexes
-from loadtests.analysis_model import parse_thresholds
-from loadtests.analysis_queries import reference_app_query_source
-from loadtests.config import USER_GROUPS, RunConfig, TestUser
-from loadtests.runner import run_local
-from loadtests.shape import Stage
+from loadtests.analysis.engine import analyze
+from loadtests.analysis.sources import project_migration_indexes, reference_app_query_source
+from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.config import RunConfig, TestUser
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
+from loadtests.slo.spec import parse_thresholds
 from services.reference_app import ReferenceApp
 from tests.fixtures.report_browser import open_report
 

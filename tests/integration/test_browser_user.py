@@ -2,8 +2,8 @@
 
 The reference app's dashboard (GET /dashboard) paints its hero image at once; its slow variant
 (`?variant=slow&delay_ms=N`) inserts the hero N ms late. A distributed Locust run (master + one
-worker, loadtests.runner) with one browser user visits one of them; the web vitals travel from
-the worker's browser to the master's merged results document, and loadtests.slo evaluates the
+worker, loadtests.run.runner) with one browser user visits one of them; the web vitals travel from
+the worker's browser to the master's merged results document, and loadtests.slo.evaluate evaluates the
 specification's web-vital thresholds on it: the slow variant fails on LCP, the normal page
 passes.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests import slo
-from loadtests.config import PrometheusExport, RunConfig
-from loadtests.results import validate_document
-from loadtests.runner import run_local
-from loadtests.shape import Stage
-from loadtests.slo_catalog import DEFAULT_THRESHOLDS, threshold_lines
+from loadtests.results.document import validate_document
+from loadtests.run.config import PrometheusExport, RunConfig
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
+from loadtests.slo import evaluate as slo
+from loadtests.slo.catalog import DEFAULT_THRESHOLDS, threshold_lines
 from services.reference_app import ReferenceApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -36,10 +36,10 @@ VITAL_THRESHOLDS = tuple(
 LOCUSTFILE = """
 from locust import constant, events
 
-from loadtests.browser_user import DashboardBrowserUser
-from loadtests.config import SuiteConfig
-from loadtests.listeners import setup_suite_listeners
-from loadtests.locust_shape import ProfileShape
+from loadtests.suite.browser.user import DashboardBrowserUser
+from loadtests.run.config import SuiteConfig
+from loadtests.suite.listeners import setup_suite_listeners
+from loadtests.suite.locust_shape import ProfileShape
 
 CONFIG = SuiteConfig.from_env()
 STATE = setup_suite_listeners(events, CONFIG)

@@ -16,14 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadtests.browser_driver import (
+from loadtests.suite.browser.driver import (
     INP_REPORT_LIMIT_S,
     BrowserOptions,
     VisitRequest,
     VitalsBrowser,
     web_vitals_library,
 )
-from loadtests.browser_user import BrowserError, BrowserProcess
+from loadtests.suite.browser.user import BrowserError, BrowserProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from components.providers.reference_app_process import ReferenceAppProvider
-from loadtests.config import CONFIG_ENV, USERS_ENV, RunConfig, TestUser
-from loadtests.runner import start_fleet
-from loadtests.shape import Stage
+from loadtests.run.config import CONFIG_ENV, USERS_ENV, RunConfig, TestUser
+from loadtests.run.runner import start_fleet
+from loadtests.run.shape import Stage
 from services.postgres import free_port
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ import pytest
 
 from dashboards.alerts import ALERT_RULES
 from dashboards.promql import expand, metric_names
-from loadtests.config import PrometheusExport, RunConfig, TestUser
-from loadtests.runner import run_local
-from loadtests.shape import Stage
+from loadtests.run.config import PrometheusExport, RunConfig, TestUser
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
 from services.reference_app import ReferenceApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

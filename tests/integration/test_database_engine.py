@@ -13,8 +13,8 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import parse_migration
+from indexes.migration_plan import parse_migration
+from indexes.targets import MIGRATION_FILE
 from tests.fixtures.engine import PULUMI_BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]

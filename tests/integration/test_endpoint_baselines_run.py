@@ -1,5 +1,5 @@
 """The endpoint-baseline measurement on a short real run: the suite against the reference app on a
-2-worker local fleet, then `python -m loadtests.slo_doc --from-results` on its results document.
+2-worker local fleet, then `python -m tools.slo_doc --from-results` on its results document.
 
 Every SLO endpoint of the catalog must have been requested without failures, and the baseline
 file and the document it renders must carry the run's merged percentiles.
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests import slo_catalog
-from loadtests.config import RunConfig, TestUser
-from loadtests.endpoint_baselines import read_baselines
-from loadtests.runner import run_local
-from loadtests.shape import Stage
-from loadtests.slo_doc import main
+from loadtests.results.endpoint_baselines import read_baselines
+from loadtests.run.config import RunConfig, TestUser
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
+from loadtests.slo import catalog as slo_catalog
 from services.reference_app import ReferenceApp
+from tools.slo_doc import main
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import parse_migration
+from indexes.migration_plan import parse_migration
+from indexes.targets import MIGRATION_FILE
 from services.postgres import free_port
 from tests.fixtures.engine import copy_project
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.config import InfluxExport, PrometheusExport, RunConfig, TestUser
-from loadtests.runner import run_local
-from loadtests.shape import Stage
+from loadtests.run.config import InfluxExport, PrometheusExport, RunConfig, TestUser
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
 from services.prometheus import PrometheusServer
 from tests.fixtures.metrics_servers import running_locust_target
 

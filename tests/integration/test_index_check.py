@@ -7,8 +7,8 @@ import psycopg
 import pytest
 
 from components.providers.index_check import IndexCheckProvider
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import parse_migration
+from indexes.migration_plan import parse_migration
+from indexes.targets import MIGRATION_FILE
 
 pytestmark = pytest.mark.integration
 

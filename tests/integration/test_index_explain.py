@@ -10,13 +10,13 @@ import pytest
 from pglast import split
 
 from components.providers.index_migration_runner import PsycopgIndexDatabase, apply_migration
-from components.providers.index_targets import (
+from indexes.migration_plan import parse_migration
+from indexes.targets import (
     INDEX_TARGETS_FILE,
     MIGRATION_FILE,
     index_names_in_plan,
     load_index_targets,
 )
-from components.providers.migration_plan import parse_migration
 
 pytestmark = pytest.mark.integration
 

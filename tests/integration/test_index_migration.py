@@ -21,10 +21,10 @@ from components.providers.index_migration_runner import (
     RetryPolicy,
     apply_migration,
 )
-from components.providers.index_targets import MIGRATION_FILE, index_names_in_plan
-from components.providers.migration_plan import parse_migration
 from components.providers.postgres_extension import PostgresExtensionProvider
 from components.providers.postgres_readonly_role import ReadonlyRoleProvider
+from indexes.migration_plan import parse_migration
+from indexes.targets import MIGRATION_FILE, index_names_in_plan
 
 pytestmark = pytest.mark.integration
 

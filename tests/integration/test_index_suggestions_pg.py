@@ -8,8 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from indexes.suggestions import suggest_indexes
 from loadtests.__main__ import main
-from loadtests.index_suggestions import StatementsUnavailable, pg_stat_statements_queries, suggest_indexes
+from loadtests.analysis.errors import StatementsUnavailable
+from loadtests.analysis.sources import pg_stat_statements_queries
 
 pytestmark = pytest.mark.integration
 

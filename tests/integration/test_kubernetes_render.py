@@ -26,8 +26,8 @@ def fleet_program(render_dir: Path):
         import pulumi
         import pulumi_kubernetes as kubernetes
 
-        from components.fleet import LoadGeneratorFleet, LoadGeneratorFleetArgs
-        from loadtests.config import SuiteConfig
+        from components.fleet.fleet import LoadGeneratorFleet, LoadGeneratorFleetArgs
+        from loadtests.run.config import SuiteConfig
 
         cluster = kubernetes.Provider("render", render_yaml_to_directory=str(render_dir))
         fleet = LoadGeneratorFleet(

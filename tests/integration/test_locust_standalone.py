@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.config import CONFIG_ENV, SuiteConfig
-from loadtests.results import load_document
-from loadtests.shape import Stage
+from loadtests.results.document import load_document
+from loadtests.run.config import CONFIG_ENV, SuiteConfig
+from loadtests.run.shape import Stage
 
 pytestmark = pytest.mark.integration
 

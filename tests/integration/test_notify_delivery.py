@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import notify
+from loadtests.publish import notify
+from loadtests.report import messages
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ def test_slack_is_delivered_after_transient_failures_and_logs_hide_the_webhook(r
     caplog.set_level(logging.DEBUG)
     receiver.statuses = [503, 502, 200]
     webhook = notify.SecretValue(receiver.url + HOOK_PATH)
-    notify.send_slack(webhook, notify.slack_message(_results(), run_url="https://ci.example/1"), retry=FAST)
+    notify.send_slack(webhook, messages.slack_message(_results(), run_url="https://ci.example/1"), retry=FAST)
     assert len(receiver.requests) == 3 and receiver.requests[-1]["path"] == HOOK_PATH
     assert receiver.requests[-1]["json"]["blocks"][0]["type"] == "header"
     assert any(
@@ -110,7 +111,7 @@ def test_outage_raises_an_error_that_never_shows_the_webhook(caplog):
 def test_github_issue_is_created_with_labels_and_the_token_stays_hidden(receiver, caplog):
     caplog.set_level(logging.DEBUG)
     receiver.statuses = [500, 201]
-    issue = notify.github_issue(_results(), run_url="https://ci.example/1")
+    issue = messages.github_issue(_results(), run_url="https://ci.example/1")
     url = notify.create_github_issue(
         issue,
         repository="odavl/studio-hub",
@@ -130,7 +131,7 @@ def test_github_issue_is_created_with_labels_and_the_token_stays_hidden(receiver
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "loadtests.notify", *args],
+        [sys.executable, "-m", "loadtests", "notify", *args],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from loadtests.report_upload import S3Target, make_client, upload_report
+from loadtests.publish.s3 import S3Target, make_client, upload_report
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bench.locust_target_server import PROBE_P95_MS, PROBE_P99_MS, probe_plan
-from loadtests.config import RunConfig
-from loadtests.results import load_document
-from loadtests.runner import run_local
-from loadtests.shape import Stage
+from loadtests.results.document import load_document
+from loadtests.run.config import RunConfig
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
 from tests.fixtures.metrics_servers import running_locust_target
 
 pytestmark = pytest.mark.integration

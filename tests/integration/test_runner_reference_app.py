@@ -14,10 +14,11 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.config import USER_GROUPS, RunConfig, TestUser
-from loadtests.results import validate_document
-from loadtests.runner import run_local, start_fleet, wait_fleet
-from loadtests.shape import Stage
+from loadtests.results.document import validate_document
+from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.config import RunConfig, TestUser
+from loadtests.run.runner import run_local, start_fleet, wait_fleet
+from loadtests.run.shape import Stage
 from services.reference_app import ReferenceApp
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.config import RunConfig
-from loadtests.results import load_document, validate_document
-from loadtests.runner import run_local
-from loadtests.shape import Stage
+from loadtests.results.document import load_document, validate_document
+from loadtests.run.config import RunConfig
+from loadtests.run.runner import run_local
+from loadtests.run.shape import Stage
 
 pytestmark = pytest.mark.integration
 

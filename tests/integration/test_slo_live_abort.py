@@ -1,7 +1,7 @@
 """Integration: the live SLO check ends a real Locust run early and the results say why.
 
 A loopback HTTP server answers every request with 500; the local fleet (a Locust master and one
-worker, started by loadtests.runner) loads it through the LoadTestRun provider's `execute_run`,
+worker, started by loadtests.run.runner) loads it through the LoadTestRun provider's `execute_run`,
 with an abortOnFail threshold on the failure rate. The run must stop long before its profile
 ends, be recorded as aborted with the threshold in its reason, and be judged as failed.
 """

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from components.providers.loadtest_run import LoadTestRunError, execute_run
-from loadtests.config import USERS_ENV
-from loadtests.results import load_document, validate_document
+from loadtests.results.document import load_document, validate_document
+from loadtests.run.config import USERS_ENV
 from tests.fixtures.tls_certs import TestCertificates, make_ca_and_server_cert
 from tests.integration.recording_http import RecordingServer, Reply
 
@@ -173,8 +173,8 @@ def test_the_pulumi_run_resource_refuses_an_untrusted_target(
 
 @pytest.mark.browser
 def test_the_browser_does_not_follow_a_redirect_to_another_host() -> None:
-    from loadtests.browser_driver import BrowserOptions
-    from loadtests.browser_user import BrowserProcess
+    from loadtests.suite.browser.driver import BrowserOptions
+    from loadtests.suite.browser.user import BrowserProcess
 
     page = Reply(200, {"Content-Type": "text/html"}, b"<!doctype html><body><button>Go</button></body>")
     with RecordingServer({("GET", "/dashboard"): page}) as other:

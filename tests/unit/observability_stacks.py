@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pulumi
 
-from components.fleet import LoadGeneratorFleetArgs
-from components.fleet_manifests import ContainerResources
+from components.fleet.fleet import LoadGeneratorFleetArgs
+from components.fleet.manifests import ContainerResources
 from components.grafana import GrafanaProvisioningArgs
 from components.observability import ObservabilityStackArgs
-from loadtests.export_prometheus import PrometheusExporter
+from loadtests.suite.export_prometheus import PrometheusExporter
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_VERSIONS = {"prometheus": "27.45.0", "influxdb": "4.12.5", "loki": "6.46.0", "grafana": "10.1.4"}

@@ -192,6 +192,13 @@ def _no_arguments(script: str) -> Callable[[Sequence[str]], list[str]]:
     return check_args
 
 
+def _setup_arguments(args: Sequence[str]) -> list[str]:
+    """scripts/setup.sh takes nothing (everything) or --local (what the local stack needs)."""
+    if list(args) in ([], ["--local"]):
+        return []
+    return [f"scripts/setup.sh takes no argument or --local, but is shown with {' '.join(args)!r}"]
+
+
 def _pytest_arguments(args: Sequence[str]) -> list[str]:
     """scripts/test.sh hands its arguments to pytest: test paths, -k/-m EXPR and a few switches."""
     problems = []
@@ -228,7 +235,7 @@ class Script:
 
 
 SCRIPTS: dict[str, Script] = {
-    "scripts/setup.sh": Script(False, _no_arguments("scripts/setup.sh")),
+    "scripts/setup.sh": Script(False, _setup_arguments),
     "scripts/test.sh": Script(False, _pytest_arguments),
     "scripts/up.sh": Script(False, _up_arguments),
     "scripts/env.sh": Script(True, _no_arguments("scripts/env.sh")),
@@ -289,7 +296,7 @@ def _check_loadtests(args: Sequence[str]) -> list[str]:
 
     namespace, problems = _parse(build_parser(), args)
     if namespace is not None and getattr(namespace, "handler", None) is None:
-        problems.append("python -m loadtests needs a subcommand (run, gate, analyze, report)")
+        problems.append("python -m loadtests needs a subcommand (run, gate, analyze, report, notify, upload)")
     return problems
 
 

@@ -6,10 +6,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dashboards.alerts import ALERT_RULES, prometheus_rules_yaml
 from dashboards.promql import metric_names
+from loadtests.slo.catalog import DEFAULT_THRESHOLDS
 from tests.tools import require_tool
 from tests.unit.observability_stacks import EXPORTED_SERIES
 
@@ -39,6 +41,28 @@ def test_thresholds_follow_the_specification():
     assert by_name["LoadTestHighLayoutShift"] == (">", 0.1)
     assert by_name["LoadTestSlowInteraction"] == (">", 0.2)
     assert by_name["LoadTestChecksFailing"] == ("<", 0.95)
+
+
+def test_each_rule_fires_where_its_default_gate_threshold_is_breached():
+    gates = {(t.metric, t.aggregate): t for t in DEFAULT_THRESHOLDS}
+    # rule -> (gate threshold, catalogue units per measurement unit)
+    sources = {
+        "LoadTestHighResponseTime": (("http_req_duration", "p(95)"), 1000),
+        "LoadTestHighErrorRate": (("http_req_failed", "rate"), 1),
+        "LoadTestSlowDatabaseQueries": (("db_query_duration", "p(95)"), 1000),
+        "LoadTestSlowTimeToFirstByte": (("time_to_first_byte", "p(95)"), 1000),
+        "LoadTestPoorLargestContentfulPaint": (("web_vitals_lcp", "p(95)"), 1000),
+        "LoadTestHighLayoutShift": (("web_vitals_cls", "p(95)"), 1),
+        "LoadTestSlowInteraction": (("web_vitals_inp", "p(95)"), 1000),
+        "LoadTestChecksFailing": (("checks", "rate"), 1),
+    }
+    assert set(sources) == {rule.name for rule in ALERT_RULES}
+    for rule in ALERT_RULES:
+        key, per_unit = sources[rule.name]
+        gate = gates[key]
+        assert rule.threshold == pytest.approx(gate.bound.amount / per_unit), rule.name
+        assert (gate.op, rule.op) in {("<", ">"), (">", "<")}, rule.name
+    assert not any("fid" in (rule.name + rule.expr + rule.summary).lower() for rule in ALERT_RULES)
 
 
 def test_every_rule_parses_reads_exported_metrics_and_groups_by_environment():

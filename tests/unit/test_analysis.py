@@ -1,4 +1,4 @@
-"""loadtests/analysis.py (with analysis_model, analysis_bottlenecks, analysis_recommend, analysis_text)."""
+"""loadtests/analysis (engine, model, bottlenecks, recommend, sources), `analyze` and its console text."""
 
 from __future__ import annotations
 
@@ -9,25 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from indexes.suggestions import NamedQuery
 from loadtests.__main__ import main
-from loadtests.analysis import analyze, project_migration_indexes
-from loadtests.analysis_model import (
-    ResultsFileError,
-    ThresholdError,
-    load_results,
-    parse_thresholds,
-)
-from loadtests.analysis_queries import (
+from loadtests.analysis.engine import analyze
+from loadtests.analysis.recommend import is_static_endpoint
+from loadtests.analysis.sources import (
     endpoint_key,
     endpoint_query_source,
     path_words,
+    project_migration_indexes,
     reference_app_query_source,
     route_queries,
 )
-from loadtests.analysis_recommend import is_static_endpoint
-from loadtests.index_suggestions import NamedQuery
-from loadtests.results import validate_document
-from loadtests.slo_catalog import threshold_lines
+from loadtests.results.document import ResultsError, load_document, validate_document
+from loadtests.slo.catalog import threshold_lines
+from loadtests.slo.spec import ThresholdSpecError, parse_thresholds
 from reference_app.queries import ALL_QUERIES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
@@ -59,7 +55,7 @@ EXPECTED: dict[str, tuple[set[tuple[str, str]], set[str]]] = {
 
 
 def fixture(name: str) -> dict:
-    return load_results(FIXTURES / f"{name}.json")
+    return load_document(FIXTURES / f"{name}.json")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -229,12 +225,12 @@ def test_bad_results_files_are_named_with_the_problem(tmp_path, content, message
     path = tmp_path / "results.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ResultsFileError, match=re.escape(message)):
-        load_results(path)
+    with pytest.raises(ResultsError, match=re.escape(message)):
+        load_document(path)
 
 
 def test_unreadable_threshold_line_names_line_and_form():
-    with pytest.raises(ThresholdError) as caught:
+    with pytest.raises(ThresholdSpecError) as caught:
         parse_thresholds(["http_req_duration: p(95)<500", "latency p95 under 500"], "--threshold")
     assert "--threshold line 2" in str(caught.value)
 
@@ -334,7 +330,7 @@ def test_console_colours_pass_green_and_fail_red():
 
     from rich.console import Console
 
-    from loadtests.analysis_text import render
+    from loadtests.report.console import render
 
     buffer = io.StringIO()
     render(

@@ -1,4 +1,4 @@
-"""loadtests/analysis_budget.py: a run's failure ratio as a burn rate of each availability budget."""
+"""loadtests/analysis/budget.py: a run's failure ratio as a burn rate of each availability budget."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.analysis_budget import BudgetBurn, budget_burns
+from loadtests.analysis.budget import BudgetBurn, budget_burns
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
 

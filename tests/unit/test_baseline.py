@@ -1,4 +1,4 @@
-"""Unit tests for loadtests/baseline.py: run storage and the choice of baseline."""
+"""Unit tests for loadtests/results/archive.py: run storage and the choice of baseline."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import baseline
 from loadtests.errors import LoadTestError
+from loadtests.results import archive as baseline
+from tests.support.fakes import InMemoryResultStore
 
 
 def stages_of(profile: str, max_users: int, time_scale: float) -> list[dict]:
@@ -51,7 +52,7 @@ def run_doc(
 @pytest.fixture(params=["memory", "directory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> baseline.ResultStore:
     if request.param == "memory":
-        return baseline.InMemoryResultStore()
+        return InMemoryResultStore()
     return baseline.LocalDirectoryStore(tmp_path / "reports")
 
 
@@ -134,7 +135,7 @@ def test_unreadable_stored_runs_are_skipped(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("run_id", ["../escape", "a/b", "", "with space", ".hidden"])
 def test_unsafe_run_ids_are_refused(run_id: str) -> None:
-    archive = baseline.RunArchive(baseline.InMemoryResultStore())
+    archive = baseline.RunArchive(InMemoryResultStore())
     with pytest.raises(baseline.BaselineError, match="cannot name a stored run") as caught:
         archive.save(run_doc(run_id, "20T10:00:00"))
     assert isinstance(caught.value, LoadTestError)
@@ -157,7 +158,7 @@ def test_same_stages_under_another_profile_name_are_comparable(store: baseline.R
     assert baseline.profile_identity(custom) == ((2.4, 20), (6.0, 20))
 
 
-class BrokenStore(baseline.InMemoryResultStore):
+class BrokenStore(InMemoryResultStore):
     """A remote store during an outage."""
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -169,8 +170,8 @@ class BrokenStore(baseline.InMemoryResultStore):
 
 def test_resolve_in_several_archives_prefers_the_first_that_has_a_baseline() -> None:
     remote, local = (
-        baseline.RunArchive(baseline.InMemoryResultStore()),
-        baseline.RunArchive(baseline.InMemoryResultStore()),
+        baseline.RunArchive(InMemoryResultStore()),
+        baseline.RunArchive(InMemoryResultStore()),
     )
     current = run_doc("now", "23T10:00:00")
     local.save(run_doc("local-only", "21T10:00:00"))
@@ -185,7 +186,7 @@ def test_resolve_in_several_archives_prefers_the_first_that_has_a_baseline() -> 
 
 
 def test_an_unreachable_store_is_skipped() -> None:
-    local = baseline.RunArchive(baseline.InMemoryResultStore())
+    local = baseline.RunArchive(InMemoryResultStore())
     local.save(run_doc("kept", "21T10:00:00"))
     broken = baseline.RunArchive(BrokenStore())
     found = baseline.resolve_baseline_in([broken, local], run_doc("now", "23T10:00:00"), "previous")

@@ -1,4 +1,4 @@
-"""Pure parts of loadtests/browser_driver.py: options, visit commands, vitals, the line protocol."""
+"""Pure parts of loadtests/suite/browser/driver.py: options, visit commands, vitals, the line protocol."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from loadtests.browser_driver import (
+from loadtests.errors import LoadTestError
+from loadtests.suite.browser.driver import (
     BLOCKING_PROXY,
     CHROMIUM_ARGS,
     WEB_VITALS_ENV,
@@ -184,6 +185,9 @@ def test_options_round_trip_through_json():
 @pytest.mark.parametrize("hosts", [None, [], [""], "127.0.0.1"])
 def test_options_need_a_list_of_allowed_hosts(hosts):
     with pytest.raises(DriverError, match="allowed_hosts"):
+        BrowserOptions.from_json(json.dumps({"allowed_hosts": hosts}))
+    # A load-test error: the CLI and the Pulumi provider print its message without a traceback.
+    with pytest.raises(LoadTestError, match="allowed_hosts"):
         BrowserOptions.from_json(json.dumps({"allowed_hosts": hosts}))
 
 

@@ -1,4 +1,4 @@
-"""loadtests/browser_user.py: recording, weights, and the child-process protocol.
+"""loadtests/suite/browser/user.py: recording, weights, and the child-process protocol.
 
 The child process here is a small stand-in script speaking the driver's line protocol (no
 browser); the real driver and Chromium are exercised in tests/integration/test_browser_user.py.
@@ -13,8 +13,10 @@ import textwrap
 import pytest
 from locust.env import Environment
 
-from loadtests.browser_driver import BrowserOptions, PageVitals
-from loadtests.browser_user import (
+from loadtests.errors import ConfigError
+from loadtests.run.config import SuiteConfig
+from loadtests.suite.browser.driver import BrowserOptions, PageVitals
+from loadtests.suite.browser.user import (
     REQUEST_TYPE,
     BrowserError,
     BrowserProcess,
@@ -25,10 +27,8 @@ from loadtests.browser_user import (
     record_visit,
     vital_samples,
 )
-from loadtests.config import SuiteConfig
-from loadtests.errors import ConfigError
-from loadtests.listeners import SuiteState, setup_suite_listeners
-from loadtests.metrics import MetricsCollector
+from loadtests.suite.collector import MetricsCollector
+from loadtests.suite.listeners import SuiteState, setup_suite_listeners
 
 VITALS = {
     "lcp_ms": 1800.0,
@@ -149,6 +149,20 @@ def test_browser_process_speaks_the_line_protocol(tmp_path):
         os.kill(pid, 0)
 
 
+def test_the_driver_process_finds_the_loadtests_package_without_pythonpath(tmp_path, monkeypatch):
+    # The real driver imports loadtests.errors; run by path, it has only its own directory on sys.path.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    body = (
+        "from loadtests.errors import LoadTestError\n"
+        "reply({'ready': True, 'browser_version': LoadTestError.__name__})\n"
+    )
+    browser = BrowserProcess(OPTIONS, driver=fake_driver(tmp_path, body))
+    try:
+        assert browser.start(timeout_s=30) == "LoadTestError"
+    finally:
+        browser.kill()
+
+
 def test_browser_process_raises_when_the_child_dies_mid_visit(tmp_path):
     browser = BrowserProcess(OPTIONS, driver=fake_driver(tmp_path, ECHO_DRIVER))
     browser.start(timeout_s=30)
@@ -262,7 +276,7 @@ def test_browser_user_warns_once_per_vital_the_browser_did_not_report(tmp_path, 
     user = NoInpBrowser(env)
     user.on_start()
     try:
-        with caplog.at_level("WARNING", logger="loadtests.browser_user"):
+        with caplog.at_level("WARNING", logger="loadtests.suite.browser.user"):
             first = user.visit("/no-inp")
             user.visit("/no-inp")
     finally:

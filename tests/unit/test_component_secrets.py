@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.fleet import LoadGeneratorFleet
+from components.fleet.fleet import LoadGeneratorFleet
 from components.grafana import GrafanaProvisioning
 from components.observability import ObservabilityStack
 from tests.unit.observability_stacks import fleet_args, grafana_args, observability_args

@@ -9,7 +9,7 @@ import pulumi
 
 from components.database_check import DatabaseCheck, DatabaseCheckArgs
 from components.providers.index_check import IndexCheckProvider
-from components.providers.index_targets import MIGRATION_FILE
+from indexes.targets import MIGRATION_FILE
 from tests.unit.pulumi_capture import capture, child_roles, is_secret, reveal
 
 DSN = "host=db.internal port=5432 dbname=studiohub user=odavl password=admin-s3cret sslmode=require"

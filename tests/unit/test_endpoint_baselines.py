@@ -1,4 +1,4 @@
-"""Measured endpoint baselines (loadtests/endpoint_baselines.py): taken from a results document,
+"""Measured endpoint baselines (loadtests/results/endpoint_baselines.py): taken from a results document,
 kept in docs/endpoint_baselines.json, rendered into docs/SLO_BASELINES.md section 5."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ import re
 
 import pytest
 
-from loadtests import slo_catalog
-from loadtests.endpoint_baselines import (
-    BaselineError,
+from loadtests.results.endpoint_baselines import (
+    EndpointBaselineError,
     baselines_from_results,
     check_baselines,
     read_baselines,
 )
-from loadtests.slo_doc import BASELINES_PATH, DOC_PATH, main, render
+from loadtests.slo import catalog as slo_catalog
 from tests.fixtures.endpoint_results import results_with_endpoints
+from tools.slo_doc import BASELINES_PATH, DOC_PATH, main, render
 
 SLO_ENDPOINTS = [e.endpoint for e in slo_catalog.ENDPOINT_SLOS]
 
@@ -59,7 +59,7 @@ def test_an_endpoint_without_requests_is_refused_by_name() -> None:
     doc = results_with_endpoints()
     del doc["endpoints"]["POST /api/autopilot/runs"]
     doc["endpoints"]["GET /api/insight/issues/search"]["http_req_duration"]["count"] = 0
-    with pytest.raises(BaselineError) as caught:
+    with pytest.raises(EndpointBaselineError) as caught:
         baselines_from_results(doc, SLO_ENDPOINTS)
     message = str(caught.value)
     assert "POST /api/autopilot/runs: no requests in this run" in message
@@ -75,10 +75,11 @@ def test_a_failing_endpoint_or_an_aborted_run_is_refused() -> None:
         "fails": 2960,
         "rate": 40 / 3000,
     }
-    with pytest.raises(BaselineError, match=r"GET /api/autopilot/runs: 40 of 3000 requests failed; expected"):
+    expected = r"GET /api/autopilot/runs: 40 of 3000 requests failed; expected"
+    with pytest.raises(EndpointBaselineError, match=expected):
         baselines_from_results(doc, SLO_ENDPOINTS)
     aborted = {**results_with_endpoints(), "status": "aborted", "abort_reason": "http_req_failed breached"}
-    with pytest.raises(BaselineError, match=r"status 'aborted' \(http_req_failed breached\)"):
+    with pytest.raises(EndpointBaselineError, match=r"status 'aborted' \(http_req_failed breached\)"):
         baselines_from_results(aborted, SLO_ENDPOINTS)
 
 
@@ -87,7 +88,7 @@ def test_a_malformed_baseline_file_names_the_field() -> None:
     broken = copy.deepcopy(data)
     broken["endpoints"]["GET /api/insight/issues"]["p95_ms"] = "fast"
     del broken["run"]["started_at"]
-    with pytest.raises(BaselineError) as caught:
+    with pytest.raises(EndpointBaselineError) as caught:
         check_baselines(broken, "baselines.json")
     message = str(caught.value)
     assert "run.started_at: missing" in message

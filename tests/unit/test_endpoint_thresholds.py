@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests import slo, slo_catalog
-from loadtests.slo_doc import stack_thresholds
+from loadtests.slo import catalog as slo_catalog
+from loadtests.slo import evaluate as slo
 from tests.fixtures.endpoint_results import results_with_endpoints
+from tools.slo_doc import stack_thresholds
 
 CLUSTER_STACKS = ("Pulumi.staging.yaml", "Pulumi.production.yaml")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.export_influx import InfluxLineSink, MemoryLineWriter, escape_tag
+from loadtests.suite.export_influx import InfluxLineSink, escape_tag
+from tests.support.fakes import MemoryLineWriter
 
 
 def sink(writer: MemoryLineWriter, **kwargs) -> InfluxLineSink:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from loadtests.export_prometheus import CLS_BUCKETS, SECONDS_BUCKETS, PrometheusExporter
+from loadtests.suite.export_prometheus import CLS_BUCKETS, SECONDS_BUCKETS, PrometheusExporter
 
 
 def value(exporter: PrometheusExporter, name: str, **labels) -> float | None:

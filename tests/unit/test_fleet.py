@@ -6,15 +6,17 @@ import dataclasses
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from components import fleet_manifests as manifests
-from components import fleet_network as network
-from components.fleet import LoadGeneratorFleet
+from components.fleet import manifests, network
+from components.fleet.fleet import LoadGeneratorFleet
 from loadtests.errors import TargetNotAllowedError
 from tests.unit.observability_stacks import ENVIRONMENTS, fleet_args
 from tests.unit.pulumi_capture import capture, child_roles, is_secret
+
+RESULTS_EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "results_example.json"
 
 
 def build(environment: str = "staging", **overrides):
@@ -105,14 +107,15 @@ def test_network_policy_allows_egress_only_to_target_dns_and_master():
 
 
 def test_code_configmap_round_trips_paths(tmp_path):
-    (tmp_path / "loadtests" / "schema").mkdir(parents=True)
-    (tmp_path / "loadtests" / "locustfile.py").write_text("print('x')\n")
-    (tmp_path / "loadtests" / "schema" / "results.schema.json").write_text("{}")
+    (tmp_path / "loadtests" / "suite").mkdir(parents=True)
+    (tmp_path / "loadtests" / "results" / "schema").mkdir(parents=True)
+    (tmp_path / "loadtests" / "suite" / "locustfile.py").write_text("print('x')\n")
+    (tmp_path / "loadtests" / "results" / "schema" / "results.schema.json").write_text("{}")
     (tmp_path / "loadtests" / "notes.txt").write_text("ignored")
     files = manifests.loadtests_code_files(tmp_path)
     data, items = manifests.code_configmap_data(files)
     assert {item["path"]: data[item["key"]] for item in items} == files
-    assert set(files) == {"loadtests/locustfile.py", "loadtests/schema/results.schema.json"}
+    assert set(files) == {"loadtests/suite/locustfile.py", "loadtests/results/schema/results.schema.json"}
 
 
 def test_oversized_code_is_refused():
@@ -155,8 +158,7 @@ def test_master_command_keeps_the_exit_code_and_prints_the_results(tmp_path, exi
     results = tmp_path / "out" / "results.json"
     fake_locust = tmp_path / "bin" / "locust"
     fake_locust.parent.mkdir()
-    document = '{"run_id": "r1", "args": "\'"$*"\'"}'
-    script = f"#!/bin/sh\necho \"locust $*\"\necho '{document}' > {results}\nexit {exit_code}\n"
+    script = f'#!/bin/sh\necho "locust $*"\ncp {RESULTS_EXAMPLE} {results}\nexit {exit_code}\n'
     fake_locust.write_text(script)
     fake_locust.chmod(0o755)
     result = subprocess.run(
@@ -168,12 +170,15 @@ def test_master_command_keeps_the_exit_code_and_prints_the_results(tmp_path, exi
         check=False,
     )
     assert result.returncode == exit_code
-    assert manifests.results_from_log(result.stdout) == {"run_id": "r1", "args": "--master --headless"}
+    assert "locust --master --headless\n" in result.stdout
+    assert manifests.results_from_log(result.stdout) == json.loads(RESULTS_EXAMPLE.read_text())
 
 
 def test_results_from_log_without_a_document():
     assert manifests.results_from_log("locust crashed\n") is None
     assert manifests.results_from_log(f"{manifests.RESULTS_MARKER}\ncat: no such file\n") is None
+    # JSON that is not a results document is no result either.
+    assert manifests.results_from_log(f'{manifests.RESULTS_MARKER}\n{{"run_id": "r1"}}\n') is None
 
 
 def test_metrics_ingress_defaults_to_the_fleets_namespace():

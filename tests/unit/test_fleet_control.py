@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 
-from components.fleet_control import (
+from components.fleet.control import (
     FleetApiError,
     FleetController,
     FleetStartError,
-    InMemoryFleetApi,
     KubernetesFleetApi,
     job_state,
 )
-from components.fleet_manifests import RESULTS_MARKER, master_job, results_from_log, worker_job
+from components.fleet.manifests import RESULTS_MARKER, master_job, results_from_log, worker_job
+from tests.support.fakes import InMemoryFleetApi
 from tests.unit.observability_stacks import fleet_args
 
 SPEC = fleet_args("staging").spec()
@@ -61,7 +62,8 @@ def test_job_state_reads_conditions_and_counters():
     )
 
 
-RESULTS = {"schema_version": "1.0", "run_id": "staging-2026-11-27.1", "status": "completed"}
+# A valid results document, as the master writes it (the controller reads nothing less).
+RESULTS = json.loads((Path(__file__).parents[1] / "fixtures" / "results_example.json").read_text())
 MASTER_LOG = f"starting\n{RESULTS_MARKER}\n{json.dumps(RESULTS)}\n"
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.fleet_control import KubernetesFleetApi
-from components.fleet_kubeconfig import KubeconfigError, credentials_from_kubeconfig, ssl_context
+from components.fleet.control import KubernetesFleetApi
+from components.fleet.kubeconfig import KubeconfigError, credentials_from_kubeconfig, ssl_context
 from tests.tools import require_tool
 
 

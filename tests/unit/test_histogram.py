@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from loadtests.histogram import TrendHistogram
+from loadtests.results.histogram import TrendHistogram
 
 
 def nearest_rank(sorted_values: list[float], pct: float) -> float:

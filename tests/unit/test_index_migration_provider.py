@@ -7,10 +7,10 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from components.providers.index_migration import IndexMigrationProvider
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import parse_migration
 from components.providers.pg_connection import UNKNOWN, connection_target
 from components.providers.postgres_readonly_role import ReadonlyRoleProvider, password_fingerprint
+from indexes.migration_plan import parse_migration
+from indexes.targets import MIGRATION_FILE
 
 DSN = "host=127.0.0.1 port=5432 dbname=studiohub user=owner password=s3cret sslmode=prefer"
 SQL = MIGRATION_FILE.read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from components.providers.index_migration_runner import (
     apply_migration,
     drop_indexes,
 )
-from components.providers.migration_plan import ExistingIndex, UnsupportedServerError, parse_migration
+from indexes.migration_plan import ExistingIndex, UnsupportedServerError, parse_migration
 
 MIGRATION = parse_migration(
     "SET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"

@@ -1,25 +1,22 @@
-"""loadtests/index_suggestions.py: indexes derived from SQL with PostgreSQL's own parser."""
+"""indexes/suggestions.py: indexes derived from SQL with PostgreSQL's own parser."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from loadtests.index_suggestions import (
-    ExistingIndex,
-    NamedQuery,
-    SqlParseError,
-    index_targets,
-    migration_indexes,
-    suggest_indexes,
-    suggestions_for_sql,
-)
+from indexes.migration_plan import IndexDefinition, parse_migration
+from indexes.suggestions import NamedQuery, SqlParseError, suggest_indexes, suggestions_for_sql
+from indexes.targets import INDEX_TARGETS_FILE, MIGRATION_FILE, indexes_by_query, parse_index_targets
 from reference_app.queries import ALL_QUERIES
 
-MIGRATION = Path(__file__).parents[2] / "sql" / "migrations" / "add-performance-indexes.sql"
-TARGETS = Path(__file__).parents[2] / "sql" / "verify" / "index_targets.sql"
+
+def migration_index(definition: str) -> IndexDefinition:
+    """The index `definition` (`name ON table (columns)`) as the migration's parser reads it."""
+    header = "SET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"
+    (index,) = parse_migration(f"{header}CREATE INDEX CONCURRENTLY IF NOT EXISTS {definition};").indexes
+    return index
 
 
 def sqls(sql: str) -> list[str]:
@@ -101,7 +98,7 @@ def test_suggestions_merge_across_queries():
 
 
 def test_existing_index_with_the_same_access_path_covers_a_suggestion():
-    existing = [ExistingIndex("idx_t_a_created", "t", "btree", ("a", "c"))]
+    existing = [migration_index("idx_t_a_created ON t (a, c)")]
     (covered,) = suggest_indexes(
         [NamedQuery("q", "SELECT * FROM t WHERE a = $1 AND b = $2 ORDER BY c")], existing
     )
@@ -124,7 +121,7 @@ def test_every_reference_query_parses(name):
 
 
 def test_the_migration_covers_the_reference_apps_list_queries():
-    existing = migration_indexes(MIGRATION.read_text())
+    existing = parse_migration(MIGRATION_FILE.read_text()).indexes
     assert len(existing) >= 30
     suggestions = suggest_indexes([NamedQuery(n, q) for n, q in ALL_QUERIES.items()], existing)
     covered = {s.covered_by for s in suggestions if s.covered_by}
@@ -136,12 +133,15 @@ def test_the_migration_covers_the_reference_apps_list_queries():
 
 
 def test_index_targets_parse_the_verification_file_headers():
-    text = "-- index: idx_a\n-- query: Q_ONE\nSELECT 1;\n\n-- index: idx_b\n-- query: Q_ONE\nSELECT 2;\n"
-    assert index_targets(text) == {"Q_ONE": ("idx_a", "idx_b")}
+    text = (
+        "-- index: idx_a\n-- query: Q_ONE\n-- params: SELECT 1 AS a\nSELECT 1;\n\n"
+        "-- index: idx_b\n-- query: Q_ONE\n-- params: SELECT 1 AS a\nSELECT 2;\n"
+    )
+    assert indexes_by_query(parse_index_targets(text)) == {"Q_ONE": ("idx_a", "idx_b")}
 
 
 def test_target_index_covers_its_query_even_with_another_shape():
-    existing = [ExistingIndex("idx_sessions_token", "sessions", "btree", ("token_hash",))]
+    existing = [migration_index("idx_sessions_token ON sessions (token_hash)")]
     query = NamedQuery("BY_TOKEN", "SELECT * FROM sessions WHERE token_hash = $1 AND expires_at > now()")
     (by_shape,) = suggest_indexes([query], existing)
     assert by_shape.covered_by is None  # (token_hash, expires_at) is not the index's shape
@@ -150,8 +150,8 @@ def test_target_index_covers_its_query_even_with_another_shape():
 
 
 def test_derived_suggestions_agree_with_the_verification_files_query_to_index_map():
-    targets = index_targets(TARGETS.read_text())
-    existing = migration_indexes(MIGRATION.read_text())
+    targets = indexes_by_query(parse_index_targets(INDEX_TARGETS_FILE.read_text()))
+    existing = parse_migration(MIGRATION_FILE.read_text()).indexes
     assert len(targets) >= 25
     for query, indexes in targets.items():
         covered = {

@@ -7,7 +7,8 @@ import re
 import pytest
 from pglast import ast, parse_sql
 
-from components.providers.index_targets import (
+from indexes.migration_plan import parse_migration
+from indexes.targets import (
     MIGRATION_FILE,
     TargetFileError,
     index_names_in_plan,
@@ -15,7 +16,6 @@ from components.providers.index_targets import (
     parse_index_targets,
     same_sql,
 )
-from components.providers.migration_plan import parse_migration
 from reference_app import queries
 
 TARGETS = load_index_targets()

@@ -18,8 +18,8 @@ import pulumi
 import pytest
 import yaml
 
-from components import fleet_manifests as manifests
-from components.fleet import LoadGeneratorFleet
+from components.fleet import manifests
+from components.fleet.fleet import LoadGeneratorFleet
 from components.observability import ObservabilityStack
 from tests.unit.observability_stacks import ENVIRONMENTS, KUBERNETES_VERSION, fleet_args, observability_args
 from tests.unit.pulumi_capture import capture, reveal

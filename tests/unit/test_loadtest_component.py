@@ -100,11 +100,11 @@ def test_the_ca_bundle_reaches_the_runner_as_an_absolute_path() -> Any:
     def check(_: Any) -> None:
         inputs = next(r for r in MOCKS.resources if r.name == "loadtest-tls-run").inputs
         assert inputs["ca_bundle"] == os.path.abspath("certs/private-ca.pem")
-        config = _run_config({**inputs, "test_users": "[]"}, results, None)
+        config = _run_config({**inputs, "test_users": "[]"}, results)
         assert config.ca_bundle == os.path.abspath("certs/private-ca.pem")
         plain_inputs = next(r for r in MOCKS.resources if r.name == "loadtest-plain-run").inputs
         assert plain_inputs["ca_bundle"] == ""
-        assert _run_config({**plain_inputs, "test_users": "[]"}, results, None).ca_bundle is None
+        assert _run_config({**plain_inputs, "test_users": "[]"}, results).ca_bundle is None
 
     return pulumi.Output.all(run.verdict, plain.verdict).apply(check)
 
@@ -137,7 +137,7 @@ def test_provider_inputs_wrap_secrets() -> None:
 def test_from_settings_chooses_the_fleet_and_s3() -> None:
     from types import SimpleNamespace as NS
 
-    from loadtests.shape import Stage
+    from loadtests.run.shape import Stage
 
     settings = NS(
         stack="staging",

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from components.fleet_control import InMemoryFleetApi
-from components.fleet_manifests import RESULTS_MARKER, master_job, worker_job
+from components.fleet.manifests import RESULTS_MARKER, master_job, worker_job
 from components.providers.loadtest_run import LoadTestRunError, _run_fleet
+from tests.support.fakes import InMemoryFleetApi
 from tests.unit.observability_stacks import fleet_args
 
 SPEC = fleet_args("staging").spec()
 MASTER, WORKERS = master_job(SPEC), worker_job(SPEC)
-RESULTS = {"schema_version": "1.0", "run_id": SPEC.run_id, "status": "completed", "metrics": {}}
+RESULTS = json.loads((Path(__file__).parents[1] / "fixtures" / "results_example.json").read_text())
 CONFIG = SimpleNamespace(run_timeout_s=600)
 
 
@@ -50,3 +51,14 @@ def test_a_failed_fleet_without_results_is_a_run_that_could_not_run() -> None:
 def test_a_fleet_without_job_manifests_is_refused() -> None:
     with pytest.raises(LoadTestRunError, match="no master/worker Job manifests"):
         _run_fleet(CONFIG, {"kind": "kubernetes"}, api_factory=lambda _f: None)
+
+
+def test_an_unusable_kubeconfig_is_a_fleet_that_could_not_run(tmp_path, monkeypatch) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    spec = {"kind": "kubernetes", "master_job": MASTER, "worker_job": WORKERS}
+    with pytest.raises(
+        LoadTestRunError, match=r"the Kubernetes fleet could not run: kubeconfig .*no context given"
+    ):
+        _run_fleet(CONFIG, spec)

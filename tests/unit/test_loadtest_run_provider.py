@@ -6,7 +6,9 @@ import dill
 import pytest
 
 from components.providers import loadtest_run as provider
+from loadtests import pipeline
 
+PASSED = {"verdict": "pass", "reason": "", "thresholds": []}
 BASE = {
     "run_id": "r1",
     "stack": "local",
@@ -41,7 +43,7 @@ BASE = {
     ],
 )
 def test_new_run_when_a_trigger_changes(change: dict, expected: list[str]) -> None:
-    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    olds = provider.run_outputs(BASE, pipeline.result_outputs({}, PASSED, 0, {}))
     diff = provider.LoadTestRunProvider().diff("id", olds, BASE | change)
     assert diff.replaces == expected
     assert diff.changes is True
@@ -61,14 +63,14 @@ def test_new_run_when_a_trigger_changes(change: dict, expected: list[str]) -> No
     ],
 )
 def test_no_new_run_for_other_inputs(change: dict) -> None:
-    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    olds = provider.run_outputs(BASE, pipeline.result_outputs({}, PASSED, 0, {}))
     diff = provider.LoadTestRunProvider().diff("id", olds, BASE | change)
     assert diff.replaces == []
     assert diff.changes is False
 
 
 def test_unknown_trigger_in_preview_means_a_new_run() -> None:
-    olds = provider.run_outputs(BASE, {}, {"verdict": "pass", "reason": "", "thresholds": []}, 0, {})
+    olds = provider.run_outputs(BASE, pipeline.result_outputs({}, PASSED, 0, {}))
     diff = provider.LoadTestRunProvider().diff("id", olds, BASE | {"target": provider.UNKNOWN})
     assert diff.replaces == ["target"]
 
@@ -103,7 +105,7 @@ def test_outputs_carry_no_secret_and_the_run_figures() -> None:
         "ended_at": "2026-11-27T01:00:12Z",
         "metrics": {
             "http_reqs": {"type": "counter", "count": 500, "rate_per_s": 40.0},
-            "http_req_duration": {"type": "trend", "p95": 120.0, "p99": 180.0},
+            "http_req_duration": {"type": "trend", "count": 500, "p95": 120.0, "p99": 180.0},
             "http_req_failed": {"type": "rate", "rate": 0.002},
             "vus": {"type": "gauge", "value": 0, "max": 20},
         },
@@ -124,7 +126,7 @@ def test_outputs_carry_no_secret_and_the_run_figures() -> None:
         ],
     }
     locations = {"results_path": "/r/local/runs/r1.json", "report_path": "/r/local/runs/r1.html"}
-    outs = provider.run_outputs(BASE, judged, evaluation, 0, locations)
+    outs = provider.run_outputs(BASE, pipeline.result_outputs(judged, evaluation, 0, locations))
     text = repr(outs)
     assert "hunter2" not in text and "s3cret" not in text
     assert "test_users" not in outs and "dsn" not in outs
@@ -147,17 +149,6 @@ def test_provider_pickles_without_clients() -> None:
     assert isinstance(restored, provider.LoadTestRunProvider)
 
 
-def test_slow_statements_without_a_database_are_empty_and_never_log_the_dsn(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    assert provider.slow_statements(None, 100.0) == []
-    dsn = "postgresql://app:pw-never-logged@127.0.0.1:1/app?connect_timeout=2"
-    with caplog.at_level("WARNING"):
-        assert provider.slow_statements(dsn, 100.0) == []
-    assert "slow statements unavailable" in caplog.text
-    assert "pw-never-logged" not in caplog.text
-
-
 def test_the_runner_gets_the_stacks_production_hosts_and_refuses_a_production_host_so_labelled():
     from pathlib import Path
 
@@ -170,7 +161,55 @@ def test_the_runner_gets_the_stacks_production_hosts_and_refuses_a_production_ho
         "allowed_hosts": ["perf.example.test"],
         "production_hosts": ["*.example.test"],
     }
-    config = provider._run_config(props, Path("/tmp/reports/staging/runs/r1.json"), None)
+    config = provider._run_config(props, Path("/tmp/reports/staging/runs/r1.json"))
     assert config.production_hosts == ("*.example.test",)
     with pytest.raises(ConfigError, match=r"'perf\.example\.test' is a production host"):
         config.validate()
+
+
+def fake_local_runner(status: str):
+    """A stand-in for the local fleet: the example results for the config it is given."""
+    import copy
+    import json
+    from pathlib import Path
+
+    example = json.loads((Path(__file__).parents[1] / "fixtures" / "results_example.json").read_text())
+
+    def run(config):
+        doc = copy.deepcopy(example)
+        doc.update(stack=config.stack, run_id=config.run_id, status=status)
+        return doc
+
+    return run
+
+
+def test_a_create_runs_the_pipeline_and_outs_are_the_listed_names(monkeypatch, tmp_path) -> None:
+    import json
+    from pathlib import Path
+
+    monkeypatch.setattr(provider, "run_local", fake_local_runner("completed"))
+    props = BASE | {"reports_dir": str(tmp_path), "thresholds": ["http_req_duration: p(95)<5000"]}
+    outs = provider.execute_run(props)
+
+    assert list(outs) == [*provider.RUN_TRIGGERS, "stack", *provider.OUTPUT_NAMES]
+    assert "hunter2" not in repr(outs) and "s3cret" not in repr(outs)
+    assert outs["verdict"] == "pass" and outs["exit_code"] == 0
+    assert outs["results_path"] == str(tmp_path / "local" / "runs" / "r1.json")
+    stored = json.loads(Path(outs["results_path"]).read_text())
+    assert [(t["key"], t["line"]) for t in stored["thresholds"]] == [("http_req_duration: p(95)<5000", 1)]
+    assert Path(outs["report_path"]).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_run_that_failed_fails_the_create_after_storing_its_results(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(provider, "run_local", fake_local_runner("failed"))
+    with pytest.raises(provider.LoadTestRunError, match=r"^the load test failed: .*\(partial results: "):
+        provider.execute_run(BASE | {"reports_dir": str(tmp_path)})
+    assert (tmp_path / "local" / "runs" / "r1.json").is_file()
+
+
+def test_bad_inputs_fail_the_create_before_anything_runs(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(provider, "run_local", lambda _config: pytest.fail("the run started"))
+    with pytest.raises(provider.LoadTestRunError, match=r"^thresholds: \[0\] = 'checks: rat<1': column 9"):
+        provider.execute_run(BASE | {"reports_dir": str(tmp_path), "thresholds": ["checks: rat<1"]})
+    with pytest.raises(provider.LoadTestRunError, match=r"^the load test could not run: "):
+        provider.execute_run(BASE | {"reports_dir": str(tmp_path), "test_users": "not json"})

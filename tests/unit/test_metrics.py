@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loadtests.metrics import MAX_ERRORS_PER_ENDPOINT, OTHER_ERRORS, MetricsCollector
+from loadtests.suite.collector import MAX_ERRORS_PER_ENDPOINT, OTHER_ERRORS, MetricsCollector
 
 T0 = 1_800_000_000.0
 

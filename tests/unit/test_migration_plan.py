@@ -1,11 +1,10 @@
-"""components/providers/migration_plan.py: parsing, normal forms, per-index decisions."""
+"""indexes/migration_plan.py: parsing, normal forms, per-index decisions."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.providers.index_targets import MIGRATION_FILE
-from components.providers.migration_plan import (
+from indexes.migration_plan import (
     Action,
     ExistingIndex,
     MigrationParseError,
@@ -16,6 +15,7 @@ from components.providers.migration_plan import (
     parse_migration,
     plan_index,
 )
+from indexes.targets import MIGRATION_FILE
 
 CIC = "CREATE INDEX CONCURRENTLY IF NOT EXISTS"
 HEADER = "SET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"

@@ -10,7 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtests import notify, slo, slo_catalog
+from loadtests.cli import notify as notify_cli
+from loadtests.publish import notify
+from loadtests.report import messages
+from loadtests.slo import catalog as slo_catalog
+from loadtests.slo import evaluate as slo
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "results_example.json"
 
@@ -32,7 +36,7 @@ def _texts(message: dict) -> str:
 
 
 def test_slack_message_names_environment_verdict_failed_thresholds_and_run_link(gated):
-    message = notify.slack_message(gated, run_url="https://ci.example/runs/9")
+    message = messages.slack_message(gated, run_url="https://ci.example/runs/9")
     types = [block["type"] for block in message["blocks"]]
     assert types == ["header", "section", "section", "actions", "context"]
     fields = " ".join(field["text"] for field in message["blocks"][1]["fields"])
@@ -53,7 +57,7 @@ def test_slack_message_respects_block_kit_limits(gated):
         }
         for i in range(40)
     ]
-    message = notify.slack_message(gated)
+    message = messages.slack_message(gated)
     assert len(message["blocks"][0]["text"]["text"]) <= 150
     assert len(message["blocks"][2]["text"]["text"]) <= 3000
     assert message["blocks"][2]["text"]["text"].endswith("…")
@@ -61,19 +65,19 @@ def test_slack_message_respects_block_kit_limits(gated):
 
 
 def test_without_results_the_message_says_the_run_wrote_none():
-    message = notify.slack_message(notify.load_results(None, environment="production"))
+    message = messages.slack_message(notify_cli.results_or_stand_in(None, environment="production"))
     assert "production" in message["blocks"][0]["text"]["text"]
     assert "wrote no results" in message["blocks"][2]["text"]["text"]
 
 
 def test_ungated_results_are_judged_with_the_catalogue(results):
     assert "verdict" not in results
-    failed = [entry["key"] for entry in notify.failed_thresholds(results)]
+    failed = [entry["key"] for entry in messages.failed_thresholds(results)]
     assert failed[0] == "http_req_failed: rate<0.01"
 
 
 def test_issue_has_title_labels_metrics_steps_and_recommendations(gated):
-    issue = notify.github_issue(gated, run_url="https://ci.example/runs/9")
+    issue = messages.github_issue(gated, run_url="https://ci.example/runs/9")
     assert issue.title == "🚨 Load Test Failure - 2026-09-21"
     assert issue.labels == ("performance", "load-test", "urgent")
     body = issue.body
@@ -89,7 +93,7 @@ def test_issue_has_title_labels_metrics_steps_and_recommendations(gated):
 
 
 def test_pr_comment_is_a_results_table(gated):
-    comment = notify.pr_comment(gated)
+    comment = messages.pr_comment(gated)
     assert comment.startswith("### ❌ Load test fail — local")
     assert "| `http_req_failed: rate<0.01` | 1.75 % | ❌ fail |" in comment
     assert "| `http_req_duration: p(95)<500` | 87.2 ms | ✅ pass |" in comment
@@ -156,7 +160,7 @@ def _hostile(gated: dict) -> dict:
 
 
 def test_slack_mrkdwn_shows_hostile_result_strings_instead_of_obeying_them(gated):
-    message = notify.slack_message(_hostile(gated))
+    message = messages.slack_message(_hostile(gated))
     mrkdwn = [message["text"]]
     for block in message["blocks"]:
         mrkdwn += [f["text"] for f in block.get("fields", []) if f["type"] == "mrkdwn"]
@@ -183,7 +187,7 @@ def _outside_code(html: str) -> str:
 @pytest.mark.parametrize("build", ["issue", "comment"])
 def test_github_markdown_shows_hostile_result_strings_literally(gated, build):
     doc = _hostile(gated)
-    markdown = notify.github_issue(doc).body if build == "issue" else notify.pr_comment(doc)
+    markdown = messages.github_issue(doc).body if build == "issue" else messages.pr_comment(doc)
     html = _render(markdown)
     assert "evil" not in "".join(re.findall(r"<a [^>]*>", html))  # no link to the attacker
     assert "<img" not in html  # raw HTML was not passed through

@@ -10,7 +10,7 @@ from pulumi_policy import PolicyResourceOptions, ResourceValidationArgs, Secret
 from pulumi_policy.deserialize import deserialize_properties, serialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from loadtests import slo_catalog
+from loadtests.slo import catalog as slo_catalog
 from policies import rules
 
 POLICIES = {policy.name: policy for policy in rules.POLICIES}
@@ -258,7 +258,7 @@ def _load_test_run_inputs() -> dict[str, Any]:
     LoadGeneratorFleet, components.wiring.fleet_of and LoadTestRun, under Pulumi mocks."""
     from types import SimpleNamespace
 
-    from components.fleet import LoadGeneratorFleet
+    from components.fleet.fleet import LoadGeneratorFleet
     from components.loadtest import LoadTestRun, LoadTestRunArgs
     from components.wiring import fleet_of
     from tests.unit.observability_stacks import fleet_args

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from loadtests.__main__ import main as loadtests_main
-from loadtests.shape import PROFILES, profile_stages, total_duration
+from loadtests.run.shape import PROFILES, profile_stages, total_duration
 from tests.unit import readme_commands
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +99,8 @@ def test_the_commands_are_found_in_code_blocks_and_inline_code() -> None:
         "python -m loadtests gate RESULTS.json",
         "python -m loadtests analyze RESULTS.json",
         "python -m loadtests report RESULTS.json -o summary.html",
+        "python -m loadtests notify slack --results RESULTS.json",
+        "python -m loadtests upload RESULTS.json summary.html --bucket BUCKET --stack STACK --run-id RUN_ID",
         "python tools/config_reference.py",
         "python -m ops.ephemeral cleanup --ttl 6h",  # an inline span across a line break
     } <= found
@@ -150,7 +152,7 @@ WRONG_COMMANDS = [
     ("python tools/config_reference.py --chek", "unrecognized arguments: --chek"),
     ("python tools/no_such_tool.py", "tools/no_such_tool.py does not exist"),
     ("python loadtests", "expected `python -m MODULE ...` or `python PATH.py ...`"),
-    ("bash scripts/setup.sh --fast", "scripts/setup.sh takes no arguments"),
+    ("bash scripts/setup.sh --fast", "scripts/setup.sh takes no argument or --local"),
     ("bash scripts/no_such.sh", "scripts/no_such.sh does not exist"),
     ("bash scripts/env.sh", "show it as `source scripts/env.sh`"),
     ("source scripts/up.sh", "show it as `bash scripts/up.sh`"),

@@ -1,4 +1,4 @@
-"""loadtests/report_html.py and report_html_charts.py without a browser: structure, escaping, no network."""
+"""loadtests/report/html.py and report_html_charts.py without a browser: structure, escaping, no network."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from loadtests.analysis_compare import comparable, compare_endpoints, compare_runs
-from loadtests.report_html import render_report
-from loadtests.report_html_charts import Series, line_chart, nice_ticks
+from loadtests.analysis.compare import comparable, compare_endpoints, compare_runs
+from loadtests.report.charts import Series, line_chart, nice_ticks
+from loadtests.report.html import render_report
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "analysis"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.report_upload import S3Target, UploadOutcome, lifecycle_rule, merge_lifecycle_rules, object_key
+from loadtests.publish.s3 import S3Target, UploadOutcome, lifecycle_rule, merge_lifecycle_rules, object_key
 
 
 def test_object_keys_group_by_stack_and_run():

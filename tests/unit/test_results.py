@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from loadtests.errors import ResultsError
-from loadtests.histogram import TrendHistogram
-from loadtests.results import (
+from loadtests.results.document import (
     build_document,
     load_document,
+    parse_document,
     rate_summary,
     trend_summary,
     validate_document,
     write_document,
 )
+from loadtests.results.histogram import TrendHistogram
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "results_example.json"
 
@@ -57,6 +58,16 @@ def test_write_then_load_round_trips_and_refuses_invalid(example, tmp_path):
         load_document(tmp_path / "broken.json")
     with pytest.raises(ResultsError, match="does not exist"):
         load_document(tmp_path / "missing.json")
+
+
+def test_parse_document_names_its_source_in_every_message(example):
+    assert parse_document(json.dumps(example), "the master's log") == example
+    with pytest.raises(ResultsError, match=r"^the master's log is not JSON \(line 1, column 2"):
+        parse_document("{", "the master's log")
+    with pytest.raises(ResultsError, match=r"^the master's log: metrics must be an object"):
+        parse_document(json.dumps(dict(example, metrics=[])), "the master's log")
+    with pytest.raises(ResultsError, match=r"^the master's log does not match schema 1\.0:\n  status"):
+        parse_document(json.dumps(dict(example, status="finished")), "the master's log")
 
 
 def test_summaries_and_document_assembly():

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from loadtests.__main__ import build_parser
-from loadtests.cli_run import parse_stages, parse_think_time, parse_weights
-from loadtests.config import (
+from loadtests.cli.run import parse_stages, parse_think_time, parse_weights
+from loadtests.errors import ConfigError, TargetNotAllowedError
+from loadtests.run.config import (
     USERS_ENV,
     USERS_FILE_ENV,
     PrometheusExport,
@@ -22,9 +23,8 @@ from loadtests.config import (
     load_test_users,
     parse_test_users,
 )
-from loadtests.errors import ConfigError, TargetNotAllowedError
-from loadtests.runner import RunHandle, _child_env, _suite_config
-from loadtests.shape import Stage
+from loadtests.run.runner import RunHandle, _child_env, _suite_config
+from loadtests.run.shape import Stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +137,7 @@ def test_dispatcher_lists_run_and_refuses_a_remote_target_without_traceback():
 
 
 def test_a_ca_bundle_must_be_pem_certificates_and_reaches_every_process_as_text(tmp_path):
-    from loadtests.cli_run import parse_ca_bundle
+    from loadtests.cli.run import parse_ca_bundle
     from tests.fixtures.tls_certs import make_ca_and_server_cert
 
     missing = str(tmp_path / "missing.pem")
@@ -163,7 +163,7 @@ def test_a_ca_bundle_must_be_pem_certificates_and_reaches_every_process_as_text(
 
 def _cli_config(*argv: str) -> RunConfig:
     """The RunConfig `python -m loadtests run ARGV` would run with, validated (nothing is started)."""
-    from loadtests.cli_run import config_from_args
+    from loadtests.cli.run import config_from_args
 
     config = config_from_args(build_parser().parse_args(["run", *argv, "--results", "/dev/null"]))
     config.validate()
@@ -229,7 +229,7 @@ def test_a_production_run_needs_the_permission_of_this_run_and_at_most_2000_user
 
 
 def test_production_hosts_are_exact_unless_a_wildcard_names_the_subdomains():
-    from loadtests.config import is_production_host
+    from loadtests.run.config import is_production_host
 
     defaults = ("odavl.studio", "www.odavl.studio")
     assert is_production_host("odavl.studio", defaults) and is_production_host("ODAVL.studio.", defaults)

@@ -8,12 +8,13 @@ import pytest
 
 from components.settings import (
     USER_GROUPS,
-    DictConfigSource,
     SettingsError,
     parse_duration,
     parse_settings,
     project_defaults,
 )
+from loadtests.run.shape import Stage
+from tests.support.fakes import DictConfigSource
 
 SECRETS = frozenset({"testUsers", "databasePassword", "databaseReadonlyPassword"})
 VALID = {
@@ -52,6 +53,8 @@ def test_defaults_with_secrets_are_valid() -> None:
 def test_stages_are_parsed_k6_style() -> None:
     s = settings(loadStages=[{"duration": "1m30s", "target": 10}, {"duration": "30s", "target": 0}])
     assert [(st.duration_s, st.target) for st in s.load.stages] == [(90.0, 10), (30.0, 0)]
+    # The settings hold the load shape's own stages, as the runner and the suite play them.
+    assert s.load.stages == (Stage(90.0, 10), Stage(30.0, 0))
 
 
 @pytest.mark.parametrize(
@@ -247,7 +250,7 @@ def test_production_needs_the_permission_of_this_update_and_the_user_cap() -> No
     assert "ODAVL_ALLOW_PRODUCTION_RUN = 'staging': expected 'production'" in text
 
     approved = remote_settings("production", {"ODAVL_ALLOW_PRODUCTION_RUN": "production"}, **PRODUCTION)
-    assert approved.is_production and approved.load.allow_production
+    assert approved.target.is_production and approved.load.allow_production
     # Without a load test there is nothing to approve.
     assert not remote_settings("production", **PRODUCTION, loadEnabled=False).load.allow_production
 
@@ -293,7 +296,7 @@ def test_production_hosts_are_exact_unless_a_wildcard_names_the_subdomains() -> 
         "targetBaseUrl": "https://staging.odavl.studio",
         "targetAllowedHosts": ["staging.odavl.studio"],
     }
-    assert not remote_settings("staging", **staging).is_production  # a subdomain of odavl.studio
+    assert not remote_settings("staging", **staging).target.is_production  # a subdomain of odavl.studio
     text = remote_problems("staging", **staging, targetProductionHosts=["*.odavl.studio"])
     assert "odavl-perf:environment = 'staging': expected production" in text
     text = remote_problems("staging", **staging, targetProductionHosts=["odavl.studio", "https://x.example"])

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from loadtests.errors import ConfigError
-from loadtests.shape import PROFILES, Stage, profile_stages, scale_stages, stage_at, total_duration, users_at
+from loadtests.run.shape import (
+    PROFILES,
+    Stage,
+    profile_stages,
+    scale_stages,
+    stage_at,
+    total_duration,
+    users_at,
+)
 
 
 def test_specification_profile_is_its_seven_listed_stages():

@@ -1,11 +1,11 @@
-"""Unit tests for loadtests/slo.py: the evaluator (pass, warn, fail, no-data, baseline deltas, tag
+"""Unit tests for loadtests/slo/evaluate.py: the evaluator (pass, warn, fail, no-data, baseline deltas, tag
 filters) and the live abort check on synthetic snapshots."""
 
 from __future__ import annotations
 
 import pytest
 
-from loadtests import slo
+from loadtests.slo import evaluate as slo
 
 
 def trend(p95: float, *, p99: float | None = None, count: int = 100, avg: float | None = None) -> dict:

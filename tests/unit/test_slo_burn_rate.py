@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from alerts import slo_burn_rate
-from loadtests.slo_catalog import AVAILABILITY_SLOS, BURN_RATE_WINDOWS, error_budget_minutes
+from loadtests.slo.catalog import AVAILABILITY_SLOS, BURN_RATE_WINDOWS, error_budget_minutes
 from tests.tools import require_tool
 
 

@@ -1,4 +1,4 @@
-"""docs/SLO_BASELINES.md and the configuration agree: one source of SLO numbers (loadtests/slo_catalog.py)."""
+"""docs/SLO_BASELINES.md and the configuration agree: one source of SLO numbers (loadtests/slo/catalog.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import re
 import pytest
 import yaml
 
-from loadtests import slo, slo_catalog
-from loadtests.analysis_queries import endpoint_key, route_queries
-from loadtests.shape import PROFILES
-from loadtests.slo_doc import ROOT, main, render, stack_thresholds
+from loadtests.analysis.sources import endpoint_key, route_queries
+from loadtests.run.shape import PROFILES
+from loadtests.slo import catalog as slo_catalog
+from loadtests.slo import evaluate as slo
+from tools.slo_doc import ROOT, main, render, stack_thresholds
 
-CATALOG = {(t.metric, t.aggregation, t.operator): t.value for t in slo_catalog.DEFAULT_THRESHOLDS}
+CATALOG = {(t.metric, t.aggregate, t.op): t.bound.amount for t in slo_catalog.DEFAULT_THRESHOLDS}
 CORE = {
     ("http_req_duration", "p(95)", "<"),
     ("http_req_duration", "p(99)", "<"),
@@ -29,7 +30,7 @@ def disagreements(lines: list[str]) -> list[str]:
             continue
         key = (threshold.metric, threshold.aggregate, threshold.op)
         if key not in CATALOG:
-            found.append(f"{threshold.key}: not in loadtests/slo_catalog.py")
+            found.append(f"{threshold.key}: not in loadtests/slo/catalog.py")
         elif threshold.bound.amount != CATALOG[key]:
             found.append(f"{threshold.key}: catalog says {CATALOG[key]:g}")
     return found
@@ -56,7 +57,7 @@ def test_a_drifted_number_is_caught():
         "http_req_duration: p(95)<600: catalog says 500"
     ]
     assert disagreements(["web_vitals_lcp: p(99)<4000"]) == [
-        "web_vitals_lcp: p(99)<4000: not in loadtests/slo_catalog.py"
+        "web_vitals_lcp: p(99)<4000: not in loadtests/slo/catalog.py"
     ]
 
 

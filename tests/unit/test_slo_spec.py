@@ -1,13 +1,13 @@
-"""Unit tests for loadtests/slo_spec.py: the threshold spec parser (valid specs, and invalid ones
+"""Unit tests for loadtests/slo/spec.py: the threshold spec parser (valid specs, and invalid ones
 with the line, column and expected form of their messages)."""
 
 from __future__ import annotations
 
 import pytest
 
-from loadtests import slo
 from loadtests.errors import LoadTestError
-from loadtests.slo_catalog import threshold_lines
+from loadtests.slo import evaluate as slo
+from loadtests.slo.catalog import threshold_lines
 
 # --- parser: valid specs ------------------------------------------------------------------------
 

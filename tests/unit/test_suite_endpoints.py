@@ -1,4 +1,4 @@
-"""The suite's endpoint names (loadtests/suite_endpoints.py): they cover every SLO endpoint, name
+"""The suite's endpoint names (loadtests/suite/endpoints.py): they cover every SLO endpoint, name
 routes of the reference app, and use the filter values the app accepts."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from loadtests import slo_catalog, suite_endpoints
-from loadtests.analysis_queries import endpoint_key, route_queries
+from loadtests.analysis.sources import endpoint_key, route_queries
+from loadtests.slo import catalog as slo_catalog
+from loadtests.suite import endpoints as suite_endpoints
 
 LOCUSTFILE = Path(suite_endpoints.__file__).with_name("locustfile.py")
 

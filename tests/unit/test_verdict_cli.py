@@ -1,4 +1,4 @@
-"""Unit tests for loadtests/verdict_cli.py (`python -m loadtests gate`) and loadtests/exit_codes.py."""
+"""Unit tests for loadtests/cli/gate.py (`python -m loadtests gate`) and loadtests/exit_codes.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from loadtests import exit_codes, verdict_cli
-from loadtests.baseline import LocalDirectoryStore, RunArchive
-from loadtests.results import build_document, validate_document
+from loadtests import exit_codes
+from loadtests.cli import gate as verdict_cli
+from loadtests.results.archive import LocalDirectoryStore, RunArchive
+from loadtests.results.document import build_document, validate_document
 
 
 def trend(p95: float, count: int = 200) -> dict:

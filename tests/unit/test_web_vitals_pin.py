@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.browser_driver import WEB_VITALS_CACHE, read_pin, web_vitals_library
+from loadtests.suite.browser.driver import WEB_VITALS_CACHE, read_pin, web_vitals_library
 
 PIN = read_pin()
 

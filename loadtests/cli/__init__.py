@@ -1,0 +1,1 @@
+"""`python -m loadtests` subcommands, one module each, and the options they share."""

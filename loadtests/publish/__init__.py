@@ -1,0 +1,1 @@
+"""Sending a run's report and verdict elsewhere: S3, notifications."""

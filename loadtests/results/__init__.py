@@ -1,0 +1,1 @@
+"""The results document: its model and schema, the HDR histogram, the run archive, atomic writes."""

@@ -1,0 +1,1 @@
+"""The SLOs: the catalogue, threshold lines and their evaluation against a summary."""

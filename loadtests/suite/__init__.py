@@ -1,0 +1,1 @@
+"""The Locust suite: users, the locustfile, listeners, the collector and its exporters."""

@@ -1,0 +1,228 @@
+"""InfluxDB v1 export: one line-protocol point per request, batched, never blocking the load.
+
+The request path only appends a tuple to a bounded deque (`offer`); when the deque is full the
+point is dropped and counted, so a slow or absent InfluxDB never slows the generator. A
+background greenlet (`flush_forever`) formats up to `batch_size` points per write and posts them
+through a `LineWriter` (`HttpLineWriter` for a real server).
+
+Points (tags: endpoint, group, status, worker, run_id):
+    http_reqs       one per request: duration_ms, ttfb_ms, db_ms (when known), failed (0|1),
+                    bytes_received, bytes_sent
+    checks          passed, failed: counts per flush interval (tags: endpoint, group, worker, run_id)
+    auth_failures   count: per flush interval                 (tags: endpoint, group, worker, run_id)
+    vus             value, once a second                      (master; tags: worker, run_id)
+Checks and auth failures are counted per interval rather than sent one point each: they come
+with every request, and their sums are all a dashboard needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["HttpLineWriter", "InfluxLineSink", "LineWriter", "escape_tag"]
+
+log = logging.getLogger(__name__)
+
+
+class LineWriter(Protocol):
+    """Where the sink's batches go."""
+
+    def write(self, lines: list[str]) -> None:
+        """Write line-protocol lines; raise OSError on failure."""
+
+
+class HttpLineWriter:
+    """POST /write?db=...&precision=ns to an InfluxDB v1 HTTP API."""
+
+    def __init__(self, url: str, database: str, timeout_s: float = 5.0) -> None:
+        query = urllib.parse.urlencode({"db": database, "precision": "ns"})
+        self.endpoint = f"{url.rstrip('/')}/write?{query}"
+        self.timeout_s = timeout_s
+
+    def write(self, lines: list[str]) -> None:
+        body = ("\n".join(lines) + "\n").encode("utf-8")
+        request = urllib.request.Request(self.endpoint, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise OSError(f"InfluxDB refused a batch: HTTP {exc.code} {exc.read()[:200]!r}") from None
+        except urllib.error.URLError as exc:
+            raise OSError(f"InfluxDB unreachable: {exc.reason}") from None
+
+
+def escape_tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ") or "-"
+
+
+class InfluxLineSink:
+    """Bounded queue of points plus their formatting and batched writing."""
+
+    def __init__(
+        self,
+        writer: LineWriter,
+        *,
+        run_id: str,
+        worker: str,
+        queue_size: int = 50_000,
+        batch_size: int = 1000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.queue: deque[tuple] = deque()
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.dropped = 0
+        self.written = 0
+        self.on_drop = on_drop
+        self._common = f"run_id={escape_tag(run_id)},worker={escape_tag(worker)}"
+        self._last_ns = 0
+        self._prefixes: dict[tuple, str] = {}
+        self._checks: dict[tuple[str, str], list[int]] = {}
+        self._auth: dict[tuple[str, str], int] = {}
+
+    def _timestamp(self) -> int:
+        # Points with equal tags and timestamp overwrite each other in InfluxDB: keep them unique.
+        now = time.time_ns()
+        if now <= self._last_ns:
+            now = self._last_ns + 1
+        self._last_ns = now
+        return now
+
+    def offer(self, point: tuple) -> None:
+        """Queue one point (measurement, tags..., fields...) or drop and count it."""
+        if len(self.queue) >= self.queue_size:
+            self._drop(1)
+            return
+        self.queue.append(point)
+
+    def _drop(self, n: int) -> None:
+        self.dropped += n
+        if self.on_drop is not None:
+            self.on_drop(n)
+
+    # --- the request path --------------------------------------------------------------
+    def observe_request(
+        self,
+        endpoint: str,
+        group: str,
+        status: int,
+        duration_ms: float,
+        failed: bool,
+        ttfb_ms: float | None,
+        db_ms: float | None,
+        db_query: str | None,
+        bytes_received: int,
+        bytes_sent: int,
+    ) -> None:
+        self.offer(
+            (
+                "r",
+                self._timestamp(),
+                endpoint,
+                group,
+                status,
+                duration_ms,
+                failed,
+                ttfb_ms,
+                db_ms,
+                bytes_received,
+                bytes_sent,
+            )
+        )
+
+    def observe_check(self, endpoint: str, group: str, passed: bool) -> None:
+        counts = self._checks.get((endpoint, group))
+        if counts is None:
+            counts = self._checks[(endpoint, group)] = [0, 0]
+        counts[0 if passed else 1] += 1
+
+    def observe_auth_failure(self, endpoint: str, group: str) -> None:
+        self._auth[(endpoint, group)] = self._auth.get((endpoint, group), 0) + 1
+
+    def queue_counters(self) -> None:
+        """Turn the check and auth-failure counts since the last call into points."""
+        checks, self._checks = self._checks, {}
+        auth, self._auth = self._auth, {}
+        for (endpoint, group), (passed, failed) in checks.items():
+            self.offer(("c", self._timestamp(), endpoint, group, passed, failed))
+        for (endpoint, group), count in auth.items():
+            self.offer(("a", self._timestamp(), endpoint, group, count))
+
+    def observe_users(self, users: int) -> None:
+        self.offer(("u", self._timestamp(), users))
+
+    # --- formatting and writing ----------------------------------------------------------
+    def _tags(self, measurement: str, endpoint: str, group: str, status: int | None = None) -> str:
+        key = (measurement, endpoint, group, status)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            status_tag = f",status={status}" if status is not None else ""
+            tags = f"endpoint={escape_tag(endpoint)},group={escape_tag(group)}{status_tag},{self._common}"
+            prefix = self._prefixes[key] = f"{measurement},{tags} "
+        return prefix
+
+    def format(self, point: tuple) -> str:
+        kind, ts = point[0], point[1]
+        if kind == "r":
+            _, _, endpoint, group, status, duration, failed, ttfb, db, received, sent = point
+            prefix = self._tags("http_reqs", endpoint, group, status)
+            line = f"{prefix}duration_ms={float(duration)!r},failed={int(failed)}i"
+            if ttfb is not None:
+                line += f",ttfb_ms={float(ttfb)!r}"
+            if db is not None:
+                line += f",db_ms={float(db)!r}"
+            return f"{line},bytes_received={int(received)}i,bytes_sent={int(sent)}i {ts}"
+        if kind == "c":
+            _, _, endpoint, group, passed, failed = point
+            return f"{self._tags('checks', endpoint, group)}passed={passed}i,failed={failed}i {ts}"
+        if kind == "a":
+            _, _, endpoint, group, count = point
+            return f"{self._tags('auth_failures', endpoint, group)}count={count}i {ts}"
+        _, _, users = point
+        return f"vus,{self._common} value={int(users)}i {ts}"
+
+    def flush_once(self) -> int:
+        """Write one batch; returns the number of points written (0 when empty or on error)."""
+        if not self.queue:
+            return 0
+        batch = []
+        while self.queue and len(batch) < self.batch_size:
+            batch.append(self.queue.popleft())
+        try:
+            self.writer.write([self.format(p) for p in batch])
+        except OSError as exc:
+            log.warning("InfluxDB export dropped %d points: %s", len(batch), exc)
+            self._drop(len(batch))
+            return 0
+        self.written += len(batch)
+        return len(batch)
+
+    def flush_all(self, deadline_s: float = 10.0) -> None:
+        """Write everything queued, giving up (and counting the rest as dropped) at the deadline."""
+        self.queue_counters()
+        end = time.monotonic() + deadline_s
+        while self.queue and time.monotonic() < end:
+            if not self.flush_once() and self.queue:
+                break
+        if self.queue:
+            self._drop(len(self.queue))
+            self.queue.clear()
+
+    def flush_forever(self, interval_s: float, sleep: Callable[[float], None]) -> None:
+        """Flusher loop for a background greenlet: write full batches at once, the rest each interval."""
+        while True:
+            while len(self.queue) >= self.batch_size:
+                if not self.flush_once():
+                    break
+                sleep(0)
+            self.queue_counters()
+            self.flush_once()
+            sleep(interval_s)
