@@ -110,6 +110,7 @@ if settings.kubernetes.enabled:
                 suite_config_json=fleet_suite_config(settings),
                 test_users=load.test_users,
                 code_root=Path(__file__).parent,
+                scenario=load.scenario or None,
                 influxdb_export=settings.observability.enabled,
                 active_deadline_seconds=load.max_duration_s + 600,
             ),

@@ -27,6 +27,7 @@ later failing verdict reaches it as an update, which passed silently.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ __all__ = ["LoadTestRun", "LoadTestRunArgs", "SloGateFailed", "enforce_slo_gate"
 PASSING_VERDICTS = ("pass", "warn")
 
 
+def file_digest(path: str) -> str:
+    """sha256 of a file's bytes, hex."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 @dataclass
 class LoadTestRunArgs:
     """Inputs of one load-test run (durations in seconds, shares 0.0-1.0).
@@ -55,6 +62,7 @@ class LoadTestRunArgs:
         ca_bundle: PEM file of CAs trusted for an https target besides the system store ("" = none).
         profile, max_users, time_scale, stages: the load profile (stages override the profile's).
         workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
+        scenario: a locustfile of the user's own (`loadLocustfile`) instead of the suite's journeys.
         thresholds: SLO threshold lines (loadtests/slo/spec.py syntax); baseline: "previous"|"none"|run id.
         enforce: a failing verdict fails `pulumi up` (outputs and report stay readable).
         reports_dir: local results directory (runs kept under <reports_dir>/<stack>/runs/).
@@ -80,6 +88,7 @@ class LoadTestRunArgs:
     think_time_max_s: float = 6.0
     user_weights: Mapping[str, int] = field(default_factory=dict)
     browser_share: float = 0.0
+    scenario: str = ""
     allow_production: bool = False
     max_duration_s: float | None = None
     baseline: str = "previous"
@@ -128,6 +137,7 @@ class LoadTestRunArgs:
             think_time_max_s=load.think_time_max_s,
             user_weights=dict(load.user_weights),
             browser_share=load.browser_share,
+            scenario=load.scenario,
             allow_production=load.allow_production,
             max_duration_s=getattr(load, "max_duration_s", None),
             thresholds=tuple(settings.slo.thresholds),
@@ -162,6 +172,9 @@ class LoadTestRunArgs:
             "think_time_max_s": self.think_time_max_s,
             "user_weights": dict(self.user_weights),
             "browser_share": self.browser_share,
+            # The path and the content's digest: editing the scenario starts a new run.
+            "scenario": os.path.abspath(self.scenario) if self.scenario else "",
+            "scenario_digest": file_digest(self.scenario) if self.scenario else "",
             "allow_production": self.allow_production,
             "max_duration_s": self.max_duration_s,
             "thresholds": list(self.thresholds),

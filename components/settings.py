@@ -32,7 +32,7 @@ import pulumi
 import yaml
 
 from loadtests.results.metrics import USER_GROUPS
-from loadtests.run.config import PRODUCTION_MAX_USERS, is_loopback, is_production_host
+from loadtests.run.config import PRODUCTION_MAX_USERS, is_loopback, is_production_host, scenario_problems
 from loadtests.run.shape import PROFILES as PROFILE_STAGES
 from loadtests.run.shape import Stage
 from loadtests.run.target_tls import ca_bundle_problem
@@ -159,6 +159,7 @@ class LoadSettings:
     think_time_max_s: float
     user_weights: Mapping[str, int]
     browser_share: float
+    scenario: str  # loadLocustfile: a locustfile of the user's own, relative to the project; "" = the suite
     run_id: str
     allow_production: bool  # from ALLOW_PRODUCTION_ENV for this update, never from a stack file
     max_duration_s: int
@@ -572,6 +573,7 @@ def _parse_load(r: _Reader, target: TargetSettings, *, allow_production: bool) -
     if think_max < think_min:
         r.problem("loadThinkTimeMaxMs", think_max, f"at least loadThinkTimeMinMs ({think_min})")
     browser = r.integer("loadBrowserSharePercent", low=0, high=100, expected="a percentage from 0 to 100")
+    scenario = _scenario(r, browser)
     run_id = r.string(
         "loadRunId",
         pattern=_RUN_ID,
@@ -647,11 +649,39 @@ def _parse_load(r: _Reader, target: TargetSettings, *, allow_production: bool) -
         think_time_max_s=think_max / 1000,
         user_weights=weights,
         browser_share=browser / 100,
+        scenario=scenario,
         run_id=run_id,
         allow_production=allow_production,
         max_duration_s=max_minutes * 60,
         test_users=test_users,
     )
+
+
+def _scenario(r: _Reader, browser_percent: int) -> str:
+    """loadLocustfile: "" or a locustfile inside the project (the Kubernetes fleet ships it with
+    the suite's code, so it may not live elsewhere)."""
+    path = r.string("loadLocustfile")
+    if not path:
+        return ""
+    expected = (
+        "the path of a .py locustfile inside the project, relative to it, e.g. examples/scenarios/projects.py"
+    )
+    project = Path.cwd().resolve()
+    resolved = (project / path).resolve()
+    if Path(path).is_absolute() or not resolved.is_relative_to(project):
+        r.problem("loadLocustfile", path, expected)
+        return ""
+    problems = scenario_problems(str(resolved))
+    if problems:
+        r.problem("loadLocustfile", path, f"{expected} ({problems[0]})")
+        return ""
+    if browser_percent:
+        r.problem(
+            "loadBrowserSharePercent",
+            browser_percent,
+            "0 with loadLocustfile (the browser users belong to the specification's journeys)",
+        )
+    return resolved.relative_to(project).as_posix()
 
 
 def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:

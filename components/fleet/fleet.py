@@ -49,6 +49,8 @@ class LoadGeneratorFleetArgs:
         test_users: secret Output with the JSON list of test users; None when not needed.
         code_root: project root whose ``loadtests/`` is shipped in a ConfigMap; None when the
             image already contains the code.
+        scenario: a locustfile of the user's own, relative to the project root (``loadLocustfile``),
+            shipped with the code; without the ConfigMap the image must hold it at that path.
         master_resources, worker_resources: container requests and limits.
         active_deadline_seconds: hard limit on each Job's run time.
         ttl_seconds_after_finished: how long finished Jobs stay for inspection.
@@ -69,6 +71,7 @@ class LoadGeneratorFleetArgs:
     influxdb_export: bool = False
     test_users: pulumi.Input[str] | None = None
     code_root: Path | None = None
+    scenario: str | None = None
     master_resources: ContainerResources = field(default_factory=ContainerResources)
     worker_resources: ContainerResources = field(default_factory=ContainerResources)
     active_deadline_seconds: int = 3600
@@ -104,6 +107,7 @@ class LoadGeneratorFleetArgs:
             monitoring_namespace=self.monitoring_namespace,
             influxdb_export=self.influxdb_export,
             code_from_configmap=self.code_root is not None,
+            scenario=self.scenario or None,
             users_secret=None if self.test_users is None else users_secret,
             metrics_port=self.metrics_port,
             active_deadline_seconds=self.active_deadline_seconds,
@@ -157,7 +161,9 @@ class LoadGeneratorFleet(pulumi.ComponentResource):
         )
         code_items: list[dict[str, str]] = []
         if args.code_root is not None:
-            data, code_items = manifests.code_configmap_data(manifests.loadtests_code_files(args.code_root))
+            data, code_items = manifests.code_configmap_data(
+                manifests.loadtests_code_files(args.code_root, args.scenario or None)
+            )
             k8s.core.v1.ConfigMap(f"{name}-code", metadata=metadata("code"), data=data, opts=child)
         if args.test_users is not None and spec.users_secret:
             k8s.core.v1.Secret(

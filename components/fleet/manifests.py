@@ -42,6 +42,7 @@ __all__ = [
 
 CONFIGMAP_LIMIT_BYTES = 1_000_000  # etcd's 1 MiB object limit, minus room for metadata
 CODE_DIR = "/opt/odavl"
+SCENARIO_HARNESS = "loadtests/suite/harness.py"
 CONFIG_DIR = "/etc/odavl"
 SUITE_CONFIG_KEY = "suite.json"
 RESULTS_PATH = "/tmp/odavl/results.json"
@@ -85,6 +86,8 @@ class FleetSpec:
     code_from_configmap: bool = True
     users_secret: str | None = None
     locustfile: str = "loadtests/suite/locustfile.py"
+    # A scenario of the user's own (relative path, shipped with the code): run after the harness.
+    scenario: str | None = None
     master_port: int = 5557
     metrics_port: int = FLEET_METRICS_PORT
     active_deadline_seconds: int = 3600
@@ -131,13 +134,24 @@ def fleet_labels(spec: FleetSpec, component: str | None = None) -> dict[str, str
     return labels
 
 
-def loadtests_code_files(root: Path) -> dict[str, str]:
-    """The suite's files (``loadtests/**/*.py``, schemas, scripts) keyed by relative path."""
+def loadtests_code_files(root: Path, scenario: str | None = None) -> dict[str, str]:
+    """The suite's files (``loadtests/**/*.py``, schemas, scripts), and the scenario locustfile
+    when there is one, keyed by path relative to ``root``."""
     files = {}
     for path in sorted((root / "loadtests").rglob("*")):
         if path.is_file() and path.suffix in (".py", ".json", ".js") and "__pycache__" not in path.parts:
             files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    if scenario:
+        files[scenario] = (root / scenario).read_text(encoding="utf-8")
     return files
+
+
+def locustfile_argument(spec: FleetSpec) -> str:
+    """Locust's ``-f`` in the pods: the suite, or the harness then the scenario (see
+    loadtests/suite/harness.py)."""
+    if spec.scenario:
+        return f"{CODE_DIR}/{SCENARIO_HARNESS},{CODE_DIR}/{spec.scenario}"
+    return f"{CODE_DIR}/{spec.locustfile}"
 
 
 def code_configmap_data(files: Mapping[str, str]) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -307,7 +321,7 @@ def master_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) 
     """The Locust master: waits for every worker, drives the shape, writes the results."""
     args = [
         "-f",
-        f"{CODE_DIR}/{spec.locustfile}",
+        locustfile_argument(spec),
         "--master",
         "--headless",
         "--master-bind-port",
@@ -327,7 +341,7 @@ def worker_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) 
     """N workers in parallel, each connecting to the master Service."""
     args = [
         "-f",
-        f"{CODE_DIR}/{spec.locustfile}",
+        locustfile_argument(spec),
         "--worker",
         "--master-host",
         resource_names(spec)["master"],

@@ -71,7 +71,17 @@ __all__ = [
 ]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's placeholder for unknown values in preview
-RUN_TRIGGERS = ("run_id", "target", "profile", "max_users", "time_scale", "stages", "thresholds")
+RUN_TRIGGERS = (
+    "run_id",
+    "target",
+    "profile",
+    "max_users",
+    "time_scale",
+    "stages",
+    "thresholds",
+    "scenario",
+    "scenario_digest",
+)
 SECRET_INPUTS = ("test_users", "dsn")
 FLEET_KINDS = ("local", "kubernetes")
 THRESHOLDS_SOURCE = "odavl-perf:sloThresholds"
@@ -108,6 +118,8 @@ def _normal(key: str, value: Any) -> Any:
         return [{"duration_s": float(s["duration_s"]), "target": int(s["target"])} for s in (value or [])]
     if key == "thresholds":
         return [str(line).strip() for line in (value or [])]
+    if key in ("scenario", "scenario_digest"):
+        return value or ""  # absent in a stack from before scenarios: the suite, as ""
     return value
 
 
@@ -194,6 +206,7 @@ def _run_config(props: Mapping[str, Any], results_path: Path) -> RunConfig:
         "allowed_hosts": tuple(props["allowed_hosts"]) if props.get("allowed_hosts") else None,
         "production_hosts": tuple(props["production_hosts"]) if props.get("production_hosts") else None,
         "ca_bundle": props.get("ca_bundle") or None,
+        "scenario": props.get("scenario") or None,
         "run_timeout_s": float(props["max_duration_s"]) if props.get("max_duration_s") else None,
     }
     known = {f.name for f in fields(RunConfig)}

@@ -195,7 +195,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--influx-url", help="InfluxDB v1 base URL, e.g. http://127.0.0.1:8086")
     p.add_argument("--influx-db", default="loadtests")
     p.add_argument("--log-dir", help="keep the master's and workers' logs here")
-    p.add_argument("--locustfile", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--locustfile",
+        metavar="PATH",
+        help="a scenario of your own: user classes derived from loadtests.suite.user_base.SuiteUser "
+        "(default: the specification's journeys)",
+    )
     p.set_defaults(handler=run_command)
 
 
@@ -256,7 +261,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             enabled=bool(args.influx_url), url=args.influx_url or "", database=args.influx_db
         ),
         log_dir=args.log_dir,
-        locustfile=args.locustfile,
+        scenario=args.locustfile,
         **extra,
     )
 

@@ -39,6 +39,7 @@ __all__ = [
     "is_production_host",
     "load_test_users",
     "parse_test_users",
+    "scenario_problems",
 ]
 
 CONFIG_ENV = "ODAVL_LOADTEST_CONFIG"
@@ -133,8 +134,13 @@ class RunConfig:
     influxdb: InfluxExport = field(default_factory=InfluxExport)
     live_check: Callable[[dict], str | None] | None = field(default=None, repr=False, compare=False)
     live_check_interval_s: float = 5.0
-    # Another locustfile using the same listeners (tests, benchmarks); None = the suite.
+    # Another complete locustfile that sets up the suite's listeners itself (tests, benchmarks);
+    # None = the suite.
     locustfile: str | None = None
+    # A scenario of your own (`--locustfile`, `loadLocustfile`): a locustfile declaring only user
+    # classes derived from loadtests.suite.user_base.SuiteUser; the runner loads it after
+    # loadtests/suite/harness.py, which brings every listener and the profile. None = the suite.
+    scenario: str | None = None
     stop_timeout_s: float = 10.0
     expect_workers_timeout_s: float = 60.0
     # Hard limit on the whole run; None = the profile's duration plus a margin.
@@ -173,6 +179,17 @@ class RunConfig:
         share = self.browser_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
             problems.append(f"load.browser_share: {share!r} must be a number from 0 up to (not including) 1")
+        if self.scenario is not None:
+            problems.extend(
+                f"load.scenario (--locustfile, loadLocustfile): {self.scenario!r}: {reason}; expected the "
+                "path of a locustfile whose users derive from loadtests.suite.user_base.SuiteUser"
+                for reason in scenario_problems(self.scenario)
+            )
+            if share:
+                problems.append(
+                    f"load.browser_share: {share!r} with a scenario of your own: the browser users belong "
+                    "to the suite's own journeys; expected 0"
+                )
         if self.prometheus.enabled and len(self.prometheus.worker_ports) not in (0, self.workers):
             problems.append(
                 f"prometheus.worker_ports: {len(self.prometheus.worker_ports)} ports given for "
@@ -211,6 +228,16 @@ class RunConfig:
                 "(the specified maximum capacity)"
             )
         return problems
+
+
+def scenario_problems(path: str) -> list[str]:
+    """Why `path` cannot be a scenario locustfile ([] when it can): an existing .py file whose
+    path Locust can take in a list (`-f harness.py,<path>`, so no comma)."""
+    if not path or "," in path or not path.endswith(".py"):
+        return ["not a Python locustfile's path (ending in .py, with no comma)"]
+    if not Path(path).is_file():
+        return ["no such file"]
+    return []
 
 
 def is_production_host(host: str, production_hosts: Sequence[str]) -> bool:

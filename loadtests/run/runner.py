@@ -82,6 +82,8 @@ log = logging.getLogger("loadtests.run.runner")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = PACKAGE_DIR.parent
 SUITE_LOCUSTFILE = PACKAGE_DIR / "suite" / "locustfile.py"
+# Loaded before a scenario of your own: the suite's listeners and the profile shape.
+SCENARIO_HARNESS = PACKAGE_DIR / "suite" / "harness.py"
 POLL_INTERVAL_S = 0.25
 SHUTDOWN_GRACE_S = 20.0
 
@@ -214,9 +216,16 @@ def start_fleet(config: RunConfig) -> RunHandle:
     return handle
 
 
+def locustfile_argument(config: RunConfig) -> str:
+    """Locust's `-f`: the suite, another complete locustfile, or the harness then a scenario."""
+    if config.scenario:
+        return f"{SCENARIO_HARNESS},{Path(config.scenario).resolve()}"
+    return str(Path(config.locustfile).resolve()) if config.locustfile else str(SUITE_LOCUSTFILE)
+
+
 def _start_processes(handle: RunHandle) -> None:
     config, log_dir = handle.config, handle.log_dir
-    locustfile = str(Path(config.locustfile).resolve()) if config.locustfile else str(SUITE_LOCUSTFILE)
+    locustfile = locustfile_argument(config)
     port = _free_port()
     stop_timeout = str(math.ceil(config.stop_timeout_s))  # Locust takes whole seconds
     common = [sys.executable, "-m", "locust", "-f", locustfile, "--stop-timeout", stop_timeout]

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ log = logging.getLogger("loadtests")
 BUCKET_CLOSE_LAG_S = 8.0
 WORKER_REPORT_INTERVAL_S = 3.0
 PROGRESS_INTERVAL_S = 1.0
-_STATES: dict[int, SuiteState] = {}
+# Keyed by the Events object itself, held weakly: an id() could be reused by a later Events
+# object once the first is gone, handing it a stale state.
+_STATES: weakref.WeakKeyDictionary[Events, SuiteState] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -437,13 +440,13 @@ def _stop_then_quit(runner: MasterRunner) -> None:
 
 def suite_state(environment: Environment) -> SuiteState:
     """The SuiteState registered on this environment's events."""
-    return _STATES[id(environment.events)]
+    return _STATES[environment.events]
 
 
 def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
     """Register every listener of the suite on `events`; returns their shared state."""
     state = SuiteState(config)
-    _STATES[id(events)] = state
+    _STATES[events] = state
 
     def on_init(environment: Environment, **_kwargs) -> None:
         state.environment = environment

@@ -14,14 +14,14 @@ Imported only inside Locust processes (it imports Locust, which patches the proc
 
 from __future__ import annotations
 
+import functools
 import json
 import random
-from functools import partial
 
 import gevent.ssl
 from locust import FastHttpUser
 
-from loadtests.run.config import TestUser
+from loadtests.run.config import TestUser, load_test_users
 from loadtests.run.target_tls import verified_context
 from loadtests.suite.listeners import suite_state
 
@@ -42,7 +42,7 @@ def items(body: object) -> list:
 class SuiteUser(FastHttpUser):
     """Common behaviour: group context, checks, login against `login_path`.
 
-    Subclasses set `group`, `wait_time` and (for logins) `test_users`.
+    Subclasses set `group` and `wait_time`, and may set `test_users` (default: the run's list).
     """
 
     abstract = True
@@ -62,7 +62,7 @@ class SuiteUser(FastHttpUser):
         # Set before FastHttpUser builds the client from it. The factory ignores the `cafile`
         # geventhttpclient offers (certifi's bundle): the users trust what the runner's TLS
         # check trusted, the system store and the run's CA bundle, so both judge a target alike.
-        self.ssl_context_factory = partial(_client_tls_context, self.state.config.ca_bundle_pem)
+        self.ssl_context_factory = functools.partial(_client_tls_context, self.state.config.ca_bundle_pem)
         super().__init__(environment)
         self._context = {"group": self.group}
         self.token: str | None = None
@@ -101,9 +101,12 @@ class SuiteUser(FastHttpUser):
             return body if self.check(response, endpoint, ok, what) else None
 
     def login(self) -> bool:
-        if not self.test_users:
+        """Log in with a random test account: the class's `test_users`, else the run's secret
+        list (so a scenario of your own logs in without touching the secret)."""
+        accounts = self.test_users or _run_test_users()
+        if not accounts:
             return False
-        account = random.choice(self.test_users)
+        account = random.choice(accounts)
         with self.client.post(
             self.login_path,
             name=self.login_endpoint,
@@ -129,6 +132,11 @@ class SuiteUser(FastHttpUser):
         ) as r:
             self.check(r, self.logout_endpoint, r.status_code in (200, 204), "logout accepted")
         self.token = None
+
+
+@functools.cache
+def _run_test_users() -> tuple[TestUser, ...]:
+    return load_test_users()
 
 
 def _client_tls_context(ca_pem: str, **_offered_by_geventhttpclient: object) -> gevent.ssl.SSLContext:

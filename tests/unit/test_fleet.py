@@ -200,3 +200,22 @@ def test_influxdb_export_opens_only_the_influxdb_port():
     assert len(added) == 1
     assert added[0]["ports"] == [{"protocol": "TCP", "port": 8086}]
     assert added[0]["to"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "influxdb"}
+
+
+def test_a_scenario_ships_with_the_code_and_runs_after_the_harness(tmp_path):
+    (tmp_path / "loadtests" / "suite").mkdir(parents=True)
+    (tmp_path / "loadtests" / "suite" / "harness.py").write_text("print('harness')\n")
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "mine.py").write_text("print('mine')\n")
+    files = manifests.loadtests_code_files(tmp_path, "scenarios/mine.py")
+    assert files["scenarios/mine.py"] == "print('mine')\n"
+
+    spec = dataclasses.replace(fleet_args("staging").spec(), scenario="scenarios/mine.py")
+    expected = f"{manifests.CODE_DIR}/loadtests/suite/harness.py,{manifests.CODE_DIR}/scenarios/mine.py"
+    for job in (manifests.master_job(spec), manifests.worker_job(spec)):
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("-f") + 1] == expected
+    suite = manifests.master_job(fleet_args("staging").spec())["spec"]["template"]["spec"]["containers"][0]
+    assert (
+        suite["args"][suite["args"].index("-f") + 1] == f"{manifests.CODE_DIR}/loadtests/suite/locustfile.py"
+    )

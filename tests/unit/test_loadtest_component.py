@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class RunMocks(pulumi.runtime.Mocks):
@@ -159,6 +163,7 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
             think_time_max_s=6.0,
             user_weights={"insight": 1},
             browser_share=0.1,
+            scenario="examples/scenarios/projects.py",
             allow_production=False,
             max_duration_s=3600,
             test_users="[]",
@@ -173,7 +178,11 @@ def test_from_settings_chooses_the_fleet_and_s3() -> None:
     assert built.stages == [{"duration_s": 60.0, "target": 100}]
     assert built.enforce is True
     assert built.ca_bundle == "ca/private.pem"
-    assert built.provider_inputs()["production_hosts"] == ["*.example.test"]
+    inputs = built.provider_inputs()
+    assert inputs["production_hosts"] == ["*.example.test"]
+    scenario = REPO_ROOT / "examples" / "scenarios" / "projects.py"
+    assert inputs["scenario"] == str(scenario)
+    assert inputs["scenario_digest"] == hashlib.sha256(scenario.read_bytes()).hexdigest()
     assert LoadTestRunArgs.from_settings(settings, fleet={"kind": "local"}).fleet == {"kind": "local"}
 
 

@@ -23,7 +23,7 @@ from loadtests.run.config import (
     load_test_users,
     parse_test_users,
 )
-from loadtests.run.runner import RunHandle, _child_env, _suite_config
+from loadtests.run.runner import RunHandle, _child_env, _suite_config, locustfile_argument
 from loadtests.run.shape import Stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -241,3 +241,43 @@ def test_production_hosts_are_exact_unless_a_wildcard_names_the_subdomains():
     assert _cli_config(*staging, "--environment", "staging").environment == "staging"
     with pytest.raises(ConfigError, match="is a production host"):
         _cli_config(*staging, "--environment", "staging", "--production-host", "*.odavl.studio")
+
+
+def test_a_scenario_runs_after_the_harness_and_must_exist(tmp_path):
+    scenario = REPO_ROOT / "examples" / "scenarios" / "projects.py"
+    config = RunConfig(target="http://127.0.0.1:8080", scenario=str(scenario))
+    config.validate()
+    harness = REPO_ROOT / "loadtests" / "suite" / "harness.py"
+    assert locustfile_argument(config) == f"{harness},{scenario}"
+    assert locustfile_argument(RunConfig(target="http://127.0.0.1:8080")).endswith("suite/locustfile.py")
+
+    missing = tmp_path / "missing.py"
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(target="http://127.0.0.1:8080", scenario=str(missing), browser_share=0.1).validate()
+    message = str(caught.value)
+    assert f"load.scenario (--locustfile, loadLocustfile): {str(missing)!r}: no such file" in message
+    assert "load.browser_share: 0.1 with a scenario of your own" in message
+    with pytest.raises(ConfigError, match=r"ending in \.py, with no comma"):
+        RunConfig(target="http://127.0.0.1:8080", scenario="a.py,b.py").validate()
+
+
+def test_the_cli_names_a_missing_scenario_without_traceback():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests",
+            "run",
+            "--target",
+            "http://127.0.0.1:9",
+            "--locustfile",
+            "nope.py",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "load.scenario (--locustfile, loadLocustfile): 'nope.py': no such file" in result.stderr
+    assert "Traceback" not in result.stderr

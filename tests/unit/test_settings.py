@@ -437,3 +437,40 @@ def test_the_pulumi_source_lists_only_this_namespaces_keys(monkeypatch) -> None:
     finally:
         pulumi.runtime.set_all_config({}, [])
     assert {"loadMaxUsers", "testUsers", "databasePassword"} <= project_keys()
+
+
+SCENARIO_THRESHOLDS = ["http_req_duration: p(95)<500", "checks: rate>0.95"]
+
+
+def test_a_scenario_of_your_own_is_a_project_file() -> None:
+    s = settings(
+        loadLocustfile="examples/scenarios/../scenarios/projects.py",
+        loadBrowserSharePercent=0,
+        sloThresholds=SCENARIO_THRESHOLDS,
+    )
+    assert s.load.scenario == "examples/scenarios/projects.py"
+    assert settings().load.scenario == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("examples/scenarios/missing.py", "(no such file)"),
+        ("README.md", "(not a Python locustfile's path"),
+        ("../outside.py", "inside the project"),
+        ("/etc/passwd.py", "inside the project"),
+    ],
+)
+def test_a_scenario_outside_the_project_or_missing_is_refused(path: str, reason: str) -> None:
+    found = problems(loadLocustfile=path, loadBrowserSharePercent=0, sloThresholds=SCENARIO_THRESHOLDS)
+    assert len(found) == 1
+    assert found[0].startswith(f"odavl-perf:loadLocustfile = {path!r}: expected the path of a .py locustfile")
+    assert reason in found[0]
+
+
+def test_a_scenario_has_no_browser_users() -> None:
+    found = problems(loadLocustfile="examples/scenarios/projects.py", sloThresholds=SCENARIO_THRESHOLDS)
+    assert found == [
+        "odavl-perf:loadBrowserSharePercent = 2: expected 0 with loadLocustfile "
+        "(the browser users belong to the specification's journeys)"
+    ]
