@@ -46,6 +46,8 @@ CONFIG_ENV = "ODAVL_LOADTEST_CONFIG"
 USERS_ENV = "ODAVL_LOADTEST_USERS"
 USERS_FILE_ENV = "ODAVL_LOADTEST_USERS_FILE"
 WORKER_ID_ENV = "ODAVL_LOADTEST_WORKER_ID"
+# The runner's pid, given to the master and workers it starts (loadtests/suite/parent_watch.py).
+PARENT_PID_ENV = "ODAVL_LOADTEST_PARENT_PID"
 # The web-vitals IIFE script the browser users inject, when not the one the set-up fetched.
 WEB_VITALS_ENV = "ODAVL_WEB_VITALS"
 

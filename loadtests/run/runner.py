@@ -25,7 +25,7 @@ Python API (used by `python -m loadtests run` and by the LoadTestRun dynamic res
 `results_path`). It blocks until the run ends; the run's status tells how:
   completed    the profile ran to its end
   aborted      `live_check` returned a reason (it is the document's `abort_reason`)
-  interrupted  Ctrl-C (KeyboardInterrupt) or the run timeout; partial results are kept
+  interrupted  Ctrl-C (KeyboardInterrupt), SIGTERM or the run timeout; partial results are kept
   failed       the test could not run: the target's TLS certificate does not verify (checked
                before any process starts, so nothing is sent), or the master could not run
                (e.g. workers never connected); `abort_reason` says why
@@ -36,6 +36,10 @@ the document's `workers`; the run goes on with the others.
 "error_rate", "stage", "stages", "workers": [{"id", "state"}], "events": [str, ...]}.
 `live_check(snapshot)` is called every `live_check_interval_s` with the merged statistics of
 all workers in results-document form (status "running", `duration_s` = seconds since start).
+
+Every process the runner starts gets its pid (PARENT_PID_ENV): if the runner dies without
+stopping them (killed, or a second Ctrl-C), the master stops the test as interrupted, writes the
+partial results and quits its workers (loadtests/suite/parent_watch.py).
 
 Bad settings raise ConfigError (TargetNotAllowedError for a host outside allowed_hosts) before
 anything starts; processes that cannot start raise RunError. Every child process is bounded by
@@ -55,8 +59,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +71,7 @@ from loadtests.results.files import write_atomically
 from loadtests.run.child_env import minimal_env
 from loadtests.run.config import (
     CONFIG_ENV,
+    PARENT_PID_ENV,
     USERS_ENV,
     WEB_VITALS_ENV,
     WORKER_ID_ENV,
@@ -169,6 +175,8 @@ def _child_env(handle: RunHandle, worker_id: str | None) -> dict[str, str]:
             CONFIG_ENV: str(handle.run_dir / "suite.json"),
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
             "PYTHONUNBUFFERED": "1",
+            # Orphans stop themselves when this process dies without stopping them.
+            PARENT_PID_ENV: str(os.getpid()),
         },
         passthrough=_CHILD_PASSTHROUGH,
     )
@@ -337,8 +345,32 @@ def _stop_process(proc: subprocess.Popen, grace_s: float) -> None:
         proc.wait(timeout=5)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, `pulumi cancel`'s end, a CI job stopped) ends the run as Ctrl-C does:
+    interrupted, partial results kept. Only the main thread may set a handler; elsewhere (the
+    provider's request threads) a dying process leaves it to the processes' parent watch."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def wait_fleet(handle: RunHandle, on_tick: Callable[[dict], None] | None = None) -> dict:
     """Follow the run until the master exits; returns the results document."""
+    with _sigterm_as_interrupt():
+        return _follow(handle, on_tick)
+
+
+def _follow(handle: RunHandle, on_tick: Callable[[dict], None] | None) -> dict:
     config = handle.config
     assert handle.master is not None
     timeout = config.run_timeout_s or (
@@ -359,8 +391,8 @@ def wait_fleet(handle: RunHandle, on_tick: Callable[[dict], None] | None = None)
             time.sleep(POLL_INTERVAL_S)
     except KeyboardInterrupt:
         interrupted = True
-        handle.events.append("interrupted (Ctrl-C)")
-        handle.send_control("interrupt", "interrupted by the operator (Ctrl-C)")
+        handle.events.append("interrupted (Ctrl-C or SIGTERM)")
+        handle.send_control("interrupt", "interrupted by the operator (Ctrl-C or SIGTERM)")
         try:
             _stop_process(handle.master, config.stop_timeout_s + SHUTDOWN_GRACE_S)
         except KeyboardInterrupt:

@@ -17,6 +17,7 @@ At quit the master writes the results document (loadtests/results/document.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from loadtests.run.shape import stage_at, total_duration
 from loadtests.suite.collector import TIMELINE_BUCKET_S, MetricsCollector
 from loadtests.suite.export_influx import HttpLineWriter, InfluxLineSink
 from loadtests.suite.export_prometheus import PrometheusExporter
+from loadtests.suite.parent_watch import WORKER_GRACE_S, parent_pid, watch_parent
 
 __all__ = ["SuiteState", "setup_suite_listeners", "suite_state"]
 
@@ -478,6 +480,17 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
                 state.sinks.append(state.influx)
             gevent.spawn(state.influx.flush_forever, influx.flush_interval_s, gevent.sleep)
 
+        starter = parent_pid()
+        if starter is not None:
+            state._greenlets.append(
+                gevent.spawn(
+                    watch_parent,
+                    starter,
+                    functools.partial(_stop_orphaned_run, state, runner),
+                    grace_s=WORKER_GRACE_S if is_worker else 0.0,
+                )
+            )
+
     events.init.add_listener(on_init)
     events.request.add_listener(state.on_request)
     events.report_to_master.add_listener(state.on_report_to_master)
@@ -486,6 +499,14 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
     events.test_stopping.add_listener(state.on_test_stopping)
     events.quitting.add_listener(state.on_quitting)
     return state
+
+
+def _stop_orphaned_run(state: SuiteState, runner: Runner, reason: str) -> None:
+    """The runner that started this process is gone: end the run with what was measured."""
+    if isinstance(runner, MasterRunner | LocalRunner) and state.started_at is not None:
+        state.request_stop("interrupted", reason)
+    else:
+        runner.quit()
 
 
 def _worker_index(label: str) -> int | None:

@@ -112,6 +112,9 @@ def test_every_reference_query_parses(name):
     sql = ALL_QUERIES[name]
     # raises SqlParseError when the statement (psycopg placeholders rewritten) does not parse
     suggestions = suggestions_for_sql(sql, name)
+    # ... and would raise for this very query broken: a parse error is never swallowed
+    with pytest.raises(SqlParseError, match=name):
+        suggestions_for_sql("SELEC " + sql, name)
     # and what comes back is derived from this statement: its name, its tables, its columns
     for suggestion in suggestions:
         assert suggestion.queries == (name,)

@@ -474,3 +474,10 @@ def test_a_scenario_has_no_browser_users() -> None:
         "odavl-perf:loadBrowserSharePercent = 2: expected 0 with loadLocustfile "
         "(the browser users belong to the specification's journeys)"
     ]
+
+
+def test_a_rate_bound_outside_0_to_1_fails_the_settings() -> None:
+    found = problems(sloThresholds=["http_req_duration: p(95)<500", "http_req_failed: rate<5"])
+    assert len(found) == 1
+    assert found[0].startswith("odavl-perf:sloThresholds[1] = 'http_req_failed: rate<5': column 23:")
+    assert "expected a rate from 0 to 1" in found[0]

@@ -1,4 +1,4 @@
-// Glue between Google's web-vitals library and the browser driver (loadtests/browser_driver.py).
+// Glue between Google's web-vitals library and the browser driver (loadtests/suite/browser/driver.py).
 //
 // The driver injects the library's IIFE build (which defines `webVitals`; fetched and verified by
 // scripts/setup.sh) followed by this script, as one init script that runs before any page script
