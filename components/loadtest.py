@@ -192,6 +192,8 @@ class LoadTestRunArgs:
 class LoadTestRun(pulumi.ComponentResource):
     """One load test, its SLO verdict and report; with `enforce`, a failing verdict fails the update."""
 
+    TYPE = "odavl:perf:LoadTestRun"
+
     verdict: pulumi.Output[str]
     exit_code: pulumi.Output[int]
     threshold_results: pulumi.Output[list]
@@ -202,9 +204,16 @@ class LoadTestRun(pulumi.ComponentResource):
     report_uris: pulumi.Output[list]
 
     def __init__(self, name: str, args: LoadTestRunArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("odavl:perf:LoadTestRun", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self.enforce = args.enforce
-        run = LoadTestRunResource(f"{name}-run", args.provider_inputs(), pulumi.ResourceOptions(parent=self))
+        # The run's own URN, so the provider's live progress lands on its row in `pulumi up`
+        # (components/providers/engine_log.py); not a run trigger.
+        progress_urn = _top_level_child_urn(self, f"{name}-run", LoadTestRunResource.TYPE, opts)
+        run = LoadTestRunResource(
+            f"{name}-run",
+            {**args.provider_inputs(), "progress_urn": progress_urn},
+            pulumi.ResourceOptions(parent=self),
+        )
         self.verdict = run.verdict
         self.exit_code = run.exit_code
         self.threshold_results = run.threshold_results
@@ -225,6 +234,17 @@ class LoadTestRun(pulumi.ComponentResource):
                 "report_uris": self.report_uris,
             }
         )
+
+
+def _top_level_child_urn(
+    component: pulumi.ComponentResource, name: str, child_type: str, opts: pulumi.ResourceOptions | None
+) -> str:
+    """The URN a child of `component` gets, written out as the engine builds it, for a component
+    at the top of the stack ("" under another parent). Not taken from `component.urn`: an input
+    that waits on the parent's URN would make the child wait on its own parent."""
+    if opts is not None and opts.parent is not None:
+        return ""
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{LoadTestRun.TYPE}${child_type}::{name}"
 
 
 class SloGateFailed(pulumi.RunError):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from components.fleet.control import FleetController, KubernetesFleetApi
 from components.fleet.errors import FleetError
+from components.providers.engine_log import EngineLog
 from loadtests.errors import LoadTestError
 from loadtests.pipeline import (
     PipelineError,
@@ -52,6 +53,7 @@ from loadtests.pipeline import (
     s3_target,
 )
 from loadtests.run.config import RunConfig, parse_test_users
+from loadtests.run.progress import ProgressThrottle, progress_line
 from loadtests.run.runner import run_local
 from loadtests.run.shape import Stage
 from loadtests.slo.spec import Threshold, ThresholdSpecError, parse_thresholds, settings_problems
@@ -237,7 +239,10 @@ def kubernetes_api(fleet: Mapping[str, Any]) -> Any:
 
 
 def _run_fleet(
-    config: RunConfig, fleet: Mapping[str, Any], api_factory: Any = kubernetes_api
+    config: RunConfig,
+    fleet: Mapping[str, Any],
+    api_factory: Any = kubernetes_api,
+    on_tick: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """Run on the configured fleet and return the results document (the pipeline's fleet runner).
 
@@ -248,7 +253,7 @@ def _run_fleet(
     suite's own thresholds; this process only waits.)
     """
     if fleet.get("kind", "local") != "kubernetes":
-        return run_local(config)
+        return run_local(config, on_tick=on_tick)
     if not fleet.get("master_job") or not fleet.get("worker_job"):
         raise LoadTestRunError("the Kubernetes fleet has no master/worker Job manifests to start")
     timeout_s = float(config.run_timeout_s or 3600)
@@ -277,6 +282,17 @@ def pipeline_request(props: Mapping[str, Any], thresholds: tuple[Threshold, ...]
     )
 
 
+def _progress_reporter(engine_log: EngineLog) -> Callable[[dict], None]:
+    """The runner's ticks as one line on the resource's row in `pulumi up`, every 10 s at most."""
+    throttle = ProgressThrottle()
+
+    def report(progress: dict) -> None:
+        if throttle.due():
+            engine_log.info(progress_line(progress))
+
+    return report
+
+
 def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     """Run, judge, store and report one load test; returns the outs (see `run_outputs`).
 
@@ -286,13 +302,21 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
     thresholds, problems = _parsed_inputs(props)
     if problems:
         raise LoadTestRunError("; ".join(f"{key}: {reason}" for key, reason in problems))
-    fleet_runner = functools.partial(_run_fleet, fleet=props.get("fleet") or {"kind": "local"})
+    engine_log = EngineLog.for_resource(props.get("progress_urn"))
+    fleet_runner = functools.partial(
+        _run_fleet,
+        fleet=props.get("fleet") or {"kind": "local"},
+        on_tick=_progress_reporter(engine_log) if engine_log else None,
+    )
     try:
         result = run_pipeline(pipeline_request(props, thresholds), fleet_runner=fleet_runner)
     except LoadTestRunError:
         raise
     except LoadTestError as exc:
         raise LoadTestRunError(str(could_not_run(exc))) from None
+    finally:
+        if engine_log:
+            engine_log.close()
     if not result.ran_to_end:
         # No verdict for a run that did not run to its end: fail the create, so the next
         # `pulumi up` tries again; what was measured stays readable on disk.
@@ -326,6 +350,8 @@ class LoadTestRunProvider(ResourceProvider):
 
 class LoadTestRunResource(Resource):
     """The dynamic resource behind `components.loadtest.LoadTestRun` (one run per replacement)."""
+
+    TYPE = "pulumi-python:dynamic:Resource"  # every Python dynamic resource's type
 
     verdict: Output[str]
     exit_code: Output[int]

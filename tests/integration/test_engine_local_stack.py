@@ -10,6 +10,7 @@ ports, so it never collides with a developer's own local stack.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -91,9 +92,15 @@ def test_preview_plans_the_whole_local_stack(local_stack: dict) -> None:
 
 
 def test_up_creates_everything_and_exports_a_passing_verdict(local_stack: dict) -> None:
-    local_stack["engine"].run("up", "--yes", "--stack", STACK, cwd=local_stack["project"])
+    up = local_stack["engine"].run("up", "--yes", "--stack", STACK, cwd=local_stack["project"])
     out = outputs(local_stack)
     assert out["verdict"] == "pass", json.dumps(out.get("thresholds"), indent=1)
+    # Live progress on the run's row while it is still creating (components/providers/engine_log.py).
+    live = re.findall(
+        r"load-test-run creating \(\d+s\) (stage \d+/\d+, \d+ users, [\d.]+ req/s, .*)", up.stdout
+    )
+    assert live, up.stdout[-3000:]
+    print("\n".join(["live progress lines:", *live]))
     assert out["indexCount"] >= 30
     assert set(out["indexes"].values()) == {"created"}
     assert {t["state"] for t in out["thresholds"]} <= {"pass", "warn"}

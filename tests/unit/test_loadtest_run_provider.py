@@ -175,7 +175,23 @@ def fake_local_runner(status: str):
 
     example = json.loads((Path(__file__).parents[1] / "fixtures" / "results_example.json").read_text())
 
-    def run(config):
+    def run(config, on_tick=None):
+        for t_s in (1.0, 2.0):  # two ticks a second apart: the display takes the first only
+            if on_tick:
+                on_tick(
+                    {
+                        "t_s": t_s,
+                        "stage": 2,
+                        "stages": 3,
+                        "users": 12,
+                        "rps": 30.5,
+                        "error_rate": 0.01,
+                        "p95_ms": 41.6,
+                        "requests": 60,
+                        "failures": 1,
+                        "workers": [],
+                    }
+                )
         doc = copy.deepcopy(example)
         doc.update(stack=config.stack, run_id=config.run_id, status=status)
         return doc
@@ -208,8 +224,39 @@ def test_a_run_that_failed_fails_the_create_after_storing_its_results(monkeypatc
 
 
 def test_bad_inputs_fail_the_create_before_anything_runs(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(provider, "run_local", lambda _config: pytest.fail("the run started"))
+    monkeypatch.setattr(provider, "run_local", lambda _config, **_: pytest.fail("the run started"))
     with pytest.raises(provider.LoadTestRunError, match=r"^thresholds: \[0\] = 'checks: rat<1': column 9"):
         provider.execute_run(BASE | {"reports_dir": str(tmp_path), "thresholds": ["checks: rat<1"]})
     with pytest.raises(provider.LoadTestRunError, match=r"^the load test could not run: "):
         provider.execute_run(BASE | {"reports_dir": str(tmp_path), "test_users": "not json"})
+
+
+def test_live_progress_reaches_the_engine_on_the_resource(monkeypatch, tmp_path) -> None:
+    """A real gRPC Engine service on loopback stands where `pulumi up`'s engine listens."""
+    from concurrent import futures
+
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import engine_pb2_grpc
+
+    received = []
+
+    class Engine(engine_pb2_grpc.EngineServicer):
+        def Log(self, request, context):
+            received.append((request.urn, request.message))
+            return empty_pb2.Empty()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    engine_pb2_grpc.add_EngineServicer_to_server(Engine(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setattr("sys.argv", ["pulumi.dynamic", f"127.0.0.1:{port}"])
+        monkeypatch.setattr(provider, "run_local", fake_local_runner("completed"))
+        urn = "urn:pulumi:local::odavl-perf::odavl:perf:LoadTestRun$pulumi-python:dynamic:Resource::lt-run"
+        provider.execute_run(BASE | {"reports_dir": str(tmp_path), "progress_urn": urn})
+    finally:
+        server.stop(0)
+    assert received == [
+        (urn, "stage 2/3, 12 users, 30.5 req/s, errors 1.00 %, p95 42 ms (last 5 s), 1 s"),
+    ]
