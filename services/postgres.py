@@ -41,6 +41,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from loadtests.run.child_env import minimal_env
 from services.errors import ServiceError
 
 __all__ = ["PostgresError", "PostgresServer", "find_bin_dir", "free_port"]
@@ -261,6 +262,8 @@ class PostgresServer:
                 text=True,
                 timeout=_COMMAND_TIMEOUT_S,
                 cwd=self.base_dir,
+                # The server outlives this process: it gets none of the parent's secrets.
+                env=minimal_env({}),
                 check=False,
                 **kwargs,  # type: ignore[arg-type]
             )

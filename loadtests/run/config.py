@@ -278,6 +278,13 @@ def weight_problems(weights: Mapping[str, int]) -> list[str]:
 def check_target(url: str, allowed_hosts: tuple[str, ...]) -> str:
     """Return the target's host if `url` is an http(s) URL on an allowed host, else raise."""
     parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Never echoed: the credentials would land in logs, results and reports.
+        shown = f"{parts.scheme}://(credentials)@{parts.hostname or ''}{parts.path}"
+        raise ConfigError(
+            f"target.base_url: {shown!r} carries credentials; expected a URL without user or password "
+            "(test users come from the secret list)"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"target.base_url: {url!r} must be an http:// or https:// URL with a host")
     host = parts.hostname

@@ -59,6 +59,10 @@ class SuiteUser(FastHttpUser):
 
     def __init__(self, environment) -> None:
         self.state = suite_state(environment)
+        # Per instance, so a subclass (a scenario of your own) cannot turn redirects or
+        # unverified TLS back on by a class attribute.
+        self.max_redirects = 0
+        self.insecure = False
         # Set before FastHttpUser builds the client from it. The factory ignores the `cafile`
         # geventhttpclient offers (certifi's bundle): the users trust what the runner's TLS
         # check trusted, the system store and the run's CA bundle, so both judge a target alike.
@@ -79,7 +83,8 @@ class SuiteUser(FastHttpUser):
         self.state.record_check(endpoint, self.group, passed)
         if not passed:
             response.failure(
-                f"check failed: {what} (status {response.status_code}{_refused_redirect(response)})"
+                f"check failed: {what} (status {response.status_code}"
+                f"{_refused_redirect(response)}{_connection_error(response)})"
             )
         return passed
 
@@ -153,6 +158,12 @@ def _refused_redirect(response) -> str:
         f", redirect to {location or '(no Location)'} not followed: the suite follows no redirects,"
         " so requests and credentials stay on the allowed target"
     )
+
+
+def _connection_error(response) -> str:
+    """Why no answer came (status 0: refused connection, TLS verification, timeout); "" else."""
+    error = getattr(response, "error", None) if response.status_code == 0 else None
+    return f": {error}" if error else ""
 
 
 def parse_json(response) -> object | None:

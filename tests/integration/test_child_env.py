@@ -104,3 +104,19 @@ def test_the_detached_reference_app_does_not_inherit_the_parent_s_secrets(
         provider.delete(created.id, created.outs)
     assert env["STUDIOHUB_DSN"] == postgres_server.dsn() and env["PATH"]
     assert_no_sentinel(env)
+
+
+def test_the_local_postgresql_server_does_not_inherit_the_parent_s_secrets(
+    parent_secrets: None,
+) -> None:
+    from services.postgres import PostgresServer
+
+    server = PostgresServer().start()  # a fresh cluster in a private directory of its own
+    try:
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+        env = environ_of(postmaster)
+    finally:
+        server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+    assert env["PATH"]
+    assert_no_sentinel(env)

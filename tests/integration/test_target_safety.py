@@ -192,3 +192,58 @@ def test_the_browser_does_not_follow_a_redirect_to_another_host() -> None:
     assert f"blocked, outside the allowed hosts: {elsewhere} (redirect from {target.url}/dashboard)" in (
         outcome.error or ""
     )
+
+
+LAX_SCENARIO = '''
+from locust import constant, task
+
+from loadtests.suite.user_base import SuiteUser
+
+
+class LaxUser(SuiteUser):
+    """Tries to turn certificate checks and redirects back on: the base class does not let it."""
+
+    group = "lax"
+    wait_time = constant(0.1)
+    insecure = True
+    max_redirects = 30
+
+    def on_start(self) -> None:
+        self.login()
+
+    @task
+    def nothing(self) -> None:
+        self.wait()
+'''
+
+
+def test_the_users_verify_tls_themselves_whatever_a_scenario_says(
+    https_target: RecordingServer, tmp_path: Path
+) -> None:
+    """Past the runner's own check (the Kubernetes fleet has only the users' check), a scenario
+    that sets `insecure = True` still gets TLS errors and never posts its login."""
+    from loadtests.run.config import RunConfig, TestUser
+    from loadtests.run.runner import start_fleet, wait_fleet
+    from loadtests.run.shape import Stage
+
+    scenario = tmp_path / "lax.py"
+    scenario.write_text(LAX_SCENARIO)
+    config = RunConfig(
+        target=https_target.url,
+        scenario=str(scenario),
+        stages=(Stage(1, 2), Stage(3, 2), Stage(1, 0)),
+        workers=1,
+        test_users=(TestUser(EMAIL, PASSWORD),),
+        results_path=str(tmp_path / "results.json"),
+        stop_timeout_s=2.0,
+        run_timeout_s=120,
+        log_dir=str(tmp_path / "logs"),
+    )
+    doc = wait_fleet(start_fleet(config))  # start_fleet skips run_local's TLS check
+    assert doc["status"] == "completed", doc["abort_reason"]
+    assert https_target.requests == []  # no login reached the target
+    assert https_target.tls_failures >= 1
+    logins = doc["endpoints"]["POST /api/auth/login"]
+    assert logins["http_reqs"]["count"] >= 1
+    assert logins["http_req_failed"]["rate"] == 1.0
+    assert any("CERTIFICATE_VERIFY_FAILED" in e["error"] for e in doc["errors"]), doc["errors"]

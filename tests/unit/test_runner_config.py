@@ -170,14 +170,18 @@ def _cli_config(*argv: str) -> RunConfig:
     return config
 
 
-def test_the_cli_refuses_a_remote_target_without_an_explicit_environment(capsys):
+def test_the_cli_refuses_a_remote_target_without_an_explicit_environment(capsys, monkeypatch):
     from loadtests.__main__ import main
+    from loadtests.cli import run as cli_run
 
-    code = main(["run", "--target", "https://odavl.studio", "--allowed-host", "odavl.studio"])
+    # Should the guard ever break, nothing may be loaded: no run starts, and the host is one
+    # that cannot resolve anywhere (.invalid, RFC 6761).
+    monkeypatch.setattr(cli_run, "run_pipeline", lambda *_a, **_k: pytest.fail("a remote run started"))
+    code = main(["run", "--target", "https://perf-target.invalid", "--allowed-host", "perf-target.invalid"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert (
-        "--environment: not given, but the target host 'odavl.studio' is not a loopback address; "
+        "--environment: not given, but the target host 'perf-target.invalid' is not a loopback address; "
         "expected --environment staging or --environment production"
     ) in err
     with pytest.raises(ConfigError, match="not a loopback address"):
@@ -281,3 +285,10 @@ def test_the_cli_names_a_missing_scenario_without_traceback():
     assert result.returncode == 2
     assert "load.scenario (--locustfile, loadLocustfile): 'nope.py': no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_credentials_in_the_target_url_are_refused_and_never_repeated():
+    for url in ("http://bot:Secr3t@127.0.0.1:8080", "http://bot@127.0.0.1:8080"):
+        with pytest.raises(ConfigError, match="carries credentials") as caught:
+            RunConfig(target=url).validate()
+        assert "Secr3t" not in str(caught.value) and "bot" not in str(caught.value)
