@@ -21,4 +21,5 @@ pytest_plugins = [
     "tests.fixtures.metrics_servers",
     "tests.fixtures.engine",
     "tests.fixtures.report_browser",
+    "tests.fixtures.reference_app",
 ]

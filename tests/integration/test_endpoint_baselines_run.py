@@ -14,23 +14,12 @@ from loadtests.run.config import RunConfig, TestUser
 from loadtests.run.runner import run_local
 from loadtests.run.shape import Stage
 from loadtests.slo import catalog as slo_catalog
-from services.reference_app import ReferenceApp
 from tools.slo_doc import main
 
 pytestmark = pytest.mark.integration
 
 # The groups that request the SLO endpoints; the others would only thin out their samples.
 SLO_GROUPS = {"insight": 1, "autopilot": 1, "guardian": 1, "analytics": 1}
-
-
-@pytest.fixture
-def reference_app(seeded_small_database, tmp_path):
-    app = ReferenceApp(seeded_small_database.dsn, log_path=tmp_path / "app.log")
-    app.start()
-    try:
-        yield app, seeded_small_database
-    finally:
-        app.stop()
 
 
 def test_a_short_run_measures_every_slo_endpoint(reference_app, tmp_path):

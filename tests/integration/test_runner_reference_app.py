@@ -19,7 +19,6 @@ from loadtests.results.metrics import USER_GROUPS
 from loadtests.run.config import RunConfig, TestUser
 from loadtests.run.runner import run_local, start_fleet, wait_fleet
 from loadtests.run.shape import Stage
-from services.reference_app import ReferenceApp
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +35,6 @@ def app_request_count(base_url: str) -> int:
             if sample.name == "studiohub_http_requests_total" and sample.labels["route"] not in NOT_LOAD:
                 total += sample.value
     return int(total)
-
-
-@pytest.fixture
-def reference_app(seeded_small_database, tmp_path):
-    app = ReferenceApp(seeded_small_database.dsn, log_path=tmp_path / "app.log")
-    app.start()
-    try:
-        yield app, seeded_small_database
-    finally:
-        app.stop()
 
 
 def fleet_config(app, db, tmp_path, hold_s: float) -> RunConfig:

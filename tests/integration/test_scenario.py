@@ -20,23 +20,12 @@ import pytest
 from loadtests.exit_codes import PASS, SLO_BREACHED
 from loadtests.results.document import load_document, validate_document
 from loadtests.run.config import USERS_ENV
-from services.reference_app import ReferenceApp
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "examples/scenarios/projects.py"
 EXAMPLE_ENDPOINT = "GET /api/projects"
-
-
-@pytest.fixture
-def reference_app(seeded_small_database, tmp_path):
-    app = ReferenceApp(seeded_small_database.dsn, log_path=tmp_path / "app.log")
-    app.start()
-    try:
-        yield app, seeded_small_database
-    finally:
-        app.stop()
 
 
 def loadtests_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

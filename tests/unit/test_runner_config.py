@@ -113,27 +113,20 @@ def test_cli_value_parsers_name_the_bad_value():
             parser(text)
 
 
+def refused_cli_run(*args: str) -> str:
+    """`python -m loadtests run ARGS` in a process of its own, which must refuse (exit 2, no
+    traceback); returns its stderr."""
+    command = [sys.executable, "-m", "loadtests", "run", *args]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
 def test_dispatcher_lists_run_and_refuses_a_remote_target_without_traceback():
     assert "run" in build_parser()._subparsers._group_actions[0].choices
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtests",
-            "run",
-            "--target",
-            "http://203.0.113.5",
-            "--results",
-            "/dev/null",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    assert "host '203.0.113.5' is not in target.allowed_hosts" in result.stderr
-    assert "Traceback" not in result.stderr
+    stderr = refused_cli_run("--target", "http://203.0.113.5", "--results", "/dev/null")
+    assert "host '203.0.113.5' is not in target.allowed_hosts" in stderr
 
 
 def test_a_ca_bundle_must_be_pem_certificates_and_reaches_every_process_as_text(tmp_path):
@@ -266,25 +259,8 @@ def test_a_scenario_runs_after_the_harness_and_must_exist(tmp_path):
 
 
 def test_the_cli_names_a_missing_scenario_without_traceback():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtests",
-            "run",
-            "--target",
-            "http://127.0.0.1:9",
-            "--locustfile",
-            "nope.py",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    assert "load.scenario (--locustfile, loadLocustfile): 'nope.py': no such file" in result.stderr
-    assert "Traceback" not in result.stderr
+    stderr = refused_cli_run("--target", "http://127.0.0.1:9", "--locustfile", "nope.py")
+    assert "load.scenario (--locustfile, loadLocustfile): 'nope.py': no such file" in stderr
 
 
 def test_credentials_in_the_target_url_are_refused_and_never_repeated():
