@@ -247,3 +247,76 @@ def test_the_users_verify_tls_themselves_whatever_a_scenario_says(
     assert logins["http_reqs"]["count"] >= 1
     assert logins["http_req_failed"]["rate"] == 1.0
     assert any("CERTIFICATE_VERIFY_FAILED" in e["error"] for e in doc["errors"]), doc["errors"]
+
+
+ENGINE_PROGRAM = """
+import json
+
+import pulumi
+
+from components.loadtest import LoadTestRun, LoadTestRunArgs
+
+config = pulumi.Config()
+run = LoadTestRun(
+    "loadtest",
+    LoadTestRunArgs(
+        run_id=config.require("runId"),
+        stack=pulumi.get_stack(),
+        target=config.require("target"),
+        allowed_hosts=("127.0.0.1",),
+        thresholds=["http_reqs: count>0"],
+        max_users=2,
+        stages=({"duration_s": 1, "target": 2}, {"duration_s": 3, "target": 2}),
+        workers=1,
+        think_time_min_s=0.1,
+        think_time_max_s=0.2,
+        user_weights={"authentication": 1},
+        reports_dir=config.require("reportsDir"),
+        test_users=config.require_secret("testUsers"),
+    ),
+)
+pulumi.export("results_path", run.results_path)
+"""
+
+
+@pytest.mark.engine
+def test_pulumi_up_refuses_an_untrusted_target_and_follows_no_redirect(
+    https_target: RecordingServer, tmp_path: Path, pulumi_engine
+) -> None:
+    """The local stack's `pulumi up` path for real: the engine runs the LoadTestRun provider."""
+    from tests.fixtures.engine import ROOT, Engine
+
+    directory = tmp_path / "program"
+    directory.mkdir()
+    (directory / "Pulumi.yaml").write_text(
+        "name: target-safety\nruntime:\n  name: python\n  options:\n"
+        f"    toolchain: pip\n    virtualenv: {ROOT / '.venv'}\n"
+    )
+    (directory / "__main__.py").write_text(ENGINE_PROGRAM)
+    engine = Engine(env={**pulumi_engine.env, "PYTHONPATH": str(ROOT)}, backend_dir=pulumi_engine.backend_dir)
+    engine.run("stack", "init", "safety", cwd=directory)
+    reports = tmp_path / "reports"
+    try:
+        users = json.dumps([{"email": EMAIL, "password": PASSWORD}])
+        engine.run("config", "set", "--secret", "testUsers", users, cwd=directory)
+        engine.run("config", "set", "reportsDir", str(reports), cwd=directory)
+        engine.run("config", "set", "runId", "tls", cwd=directory)
+        engine.run("config", "set", "target", https_target.url, cwd=directory)
+        refused = engine.run("up", "--yes", "--skip-preview", cwd=directory, timeout=300, check=False)
+        assert refused.returncode != 0
+        assert f"TLS: the certificate of 127.0.0.1:{https_target.port} does not verify" in refused.stdout
+        assert https_target.requests == []
+        assert load_document(reports / "safety" / "runs" / "tls.json")["status"] == "failed"
+
+        with RecordingServer({("POST", "/"): TOKEN_REPLY, ("GET", "/"): TOKEN_REPLY}) as other:
+            redirect = Reply(307, {"Location": f"http://localhost:{other.port}/"})
+            with RecordingServer({LOGIN: redirect}) as target:
+                engine.run("config", "set", "runId", "redirect", cwd=directory)
+                engine.run("config", "set", "target", target.url, cwd=directory)
+                engine.run("up", "--yes", "--skip-preview", cwd=directory, timeout=300)
+        assert any((r.method, r.path) == LOGIN for r in target.requests)
+        assert other.requests == []
+        doc = load_document(reports / "safety" / "runs" / "redirect.json")
+        assert any("not followed" in e["error"] for e in doc["errors"]), doc["errors"]
+    finally:
+        engine.run("stack", "rm", "--yes", "--force", "safety", cwd=directory, check=False, timeout=120)
