@@ -2,28 +2,28 @@
 
 ``FleetController`` creates the master Job, then the worker Job (deleting the master again
 if the workers cannot be created, so a failed start leaves nothing running), polls both Jobs
-until the master finishes, a Job fails or the deadline passes, and stops the fleet on a
-timeout. When the master ends it reads the results document the master printed to its log
-(``FleetOutcome.results``, the same document ``loadtests.run.runner.run_local`` returns).
-It talks to Kubernetes through the small ``FleetApi`` interface, which ``KubernetesFleetApi``
-implements over the Kubernetes REST API with httpx (API server URL, bearer token, CA bundle;
-``in_cluster()`` reads the pod's service account, ``from_kubeconfig()`` a kubeconfig context).
-Its errors are defined in ``components/fleet/errors.py`` and re-exported here.
+and the worker pods until the master finishes, a Job fails or the deadline passes, and on any
+end but success deletes the fleet and waits (bounded) until its Jobs and pods are gone. When
+the master ends it reads the results document the master printed to its log
+(``FleetOutcome.results``, the same document ``loadtests.run.runner.run_local`` returns), and
+``FleetOutcome.workers_lost`` names the worker pods deleted or failed during the run.
+
+It talks to Kubernetes through the small ``FleetApi`` interface: ``KubernetesFleetApi``
+(components/fleet/kube_client.py) implements it over the official Kubernetes client, and
+tests/support/fakes.py in memory. Its errors are defined in ``components/fleet/errors.py`` and
+re-exported here.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import httpx
+from typing import Any, Literal, NamedTuple, Protocol
 
 from components.fleet.errors import FleetApiError, FleetError, FleetStartError
-from components.fleet.kubeconfig import credentials_from_kubeconfig, ssl_context
 from components.fleet.manifests import results_from_log
 
 __all__ = [
@@ -33,24 +33,43 @@ __all__ = [
     "FleetError",
     "FleetOutcome",
     "FleetStartError",
-    "KubernetesFleetApi",
+    "JobPod",
     "job_state",
 ]
 
 JobState = Literal["pending", "running", "succeeded", "failed", "missing"]
 
 
+class JobPod(NamedTuple):
+    """One pod of a Job, as the controller needs it."""
+
+    name: str
+    phase: str
+    """Pending, Running, Succeeded, Failed or Unknown."""
+    deleted: bool
+    """Being deleted (its deletionTimestamp is set)."""
+
+
 class FleetApi(Protocol):
-    """The Job operations the controller needs."""
+    """The Job and pod operations the controller needs."""
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> None: ...
 
-    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job object as a plain dict (as the API serves it); None when there is none."""
+        ...
 
-    def delete_job(self, namespace: str, name: str) -> None: ...
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Delete the Job, its pods after it (background propagation); a missing Job is no error."""
+        ...
+
+    def list_job_pods(self, namespace: str, job_name: str) -> list[JobPod]:
+        """The Job's pods (also those of a Job being deleted, until they are gone)."""
+        ...
 
     def read_job_log(self, namespace: str, name: str) -> str:
-        """The log of the Job's (first) pod; empty when there is none."""
+        """The log of the pod of the Job that ran (succeeded, else failed, else the newest), its
+        ``locust`` container; empty when there is none."""
         ...
 
 
@@ -82,6 +101,32 @@ class FleetOutcome:
     elapsed_s: float
     reason: str = ""
     results: dict[str, Any] | None = field(default=None, repr=False)
+    workers_lost: tuple[str, ...] = ()
+    """Worker pods deleted or failed while the run was awaited."""
+    left_behind: tuple[str, ...] = ()
+    """Jobs and pods still there ``stop_timeout_s`` after the fleet was deleted."""
+
+
+@dataclass
+class _LostWorkers:
+    """Worker pods seen during the run that were deleted or failed (a lost load generator)."""
+
+    phases: dict[str, str] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)
+
+    def update(self, pods: list[JobPod]) -> None:
+        current = {pod.name for pod in pods}
+        for pod in pods:
+            if pod.deleted or pod.phase == "Failed":
+                self.lost.add(pod.name)
+        for name, phase in self.phases.items():
+            if name not in current and phase != "Succeeded":  # gone before it finished: deleted
+                self.lost.add(name)
+        self.phases = {pod.name: pod.phase for pod in pods}
+
+
+def _joined(*reasons: str) -> str:
+    return "; ".join(reason for reason in reasons if reason)
 
 
 @dataclass
@@ -92,6 +137,12 @@ class FleetController:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     poll_interval_s: float = 2.0
+    api_outage_s: float = 60.0
+    """How long the Kubernetes API may fail without a break (an API server restarting) before
+    the controller gives up awaiting the run."""
+    stop_timeout_s: float = 90.0
+    """How long ``stop`` waits for the Jobs and their pods to be gone (the pods' 30 s grace
+    period, and the garbage collector's delay)."""
 
     def start(self, master_job: dict[str, Any], worker_job: dict[str, Any]) -> None:
         namespace = master_job["metadata"]["namespace"]
@@ -105,111 +156,108 @@ class FleetController:
             self.api.delete_job(namespace, master_job["metadata"]["name"])
             raise FleetStartError(f"worker Job {worker_job['metadata']['name']}: {error}") from error
 
-    def stop(self, master_job: dict[str, Any], worker_job: dict[str, Any]) -> None:
-        for job in (worker_job, master_job):
-            self.api.delete_job(job["metadata"]["namespace"], job["metadata"]["name"])
+    def stop(self, master_job: dict[str, Any], worker_job: dict[str, Any]) -> list[str]:
+        """Delete both Jobs and wait until they and their pods are gone, ``stop_timeout_s`` at most.
+
+        Returns what is still there then ("Job <name>", "pod <name>"); empty when all is gone.
+        """
+        jobs = [(job["metadata"]["namespace"], job["metadata"]["name"]) for job in (worker_job, master_job)]
+        for namespace, name in jobs:
+            self.api.delete_job(namespace, name)
+        deadline = self.clock() + self.stop_timeout_s
+        while True:
+            left = self._still_there(jobs)
+            now = self.clock()
+            if not left or now >= deadline:
+                return left
+            self.sleep(min(self.poll_interval_s, deadline - now))
+
+    def _still_there(self, jobs: list[tuple[str, str]]) -> list[str]:
+        left: list[str] = []
+        for namespace, name in jobs:
+            if self.api.read_job(namespace, name) is not None:
+                left.append(f"Job {name}")
+            left.extend(f"pod {pod.name}" for pod in self.api.list_job_pods(namespace, name))
+        return left
 
     def wait(self, master_job: dict[str, Any], worker_job: dict[str, Any], timeout_s: float) -> FleetOutcome:
+        """Await the master's end, a failed Job, or ``timeout_s``.
+
+        It polls (two Job reads and one pod list every ``poll_interval_s``) rather than watching:
+        a watch only shortens the reaction to the master's end, which polling already bounds to
+        ``poll_interval_s``, while it would need one watch per Job (a field selector names one
+        object), restarting on every dropped or expired stream (410 Gone) and a resourceVersion
+        to resume from. A poll needs none of that and goes on unchanged across an API server
+        restart, which ``api_outage_s`` tolerates.
+        """
         namespace = master_job["metadata"]["namespace"]
+        master_name, worker_name = master_job["metadata"]["name"], worker_job["metadata"]["name"]
         started = self.clock()
+        master: JobState = "pending"
+        workers: JobState = "pending"
+        lost = _LostWorkers()
+        failing_since: float | None = None
         while True:
-            master = job_state(self.api.read_job(namespace, master_job["metadata"]["name"]))
-            workers = job_state(self.api.read_job(namespace, worker_job["metadata"]["name"]))
+            try:
+                master = job_state(self.api.read_job(namespace, master_name))
+                workers = job_state(self.api.read_job(namespace, worker_name))
+                lost.update(self.api.list_job_pods(namespace, worker_name))
+                failing_since = None
+            except FleetApiError as error:
+                now = self.clock()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since >= self.api_outage_s:
+                    raise FleetApiError(
+                        f"the Kubernetes API kept failing for {now - failing_since:.0f} s while the "
+                        f"fleet ran: {error}"
+                    ) from error
             elapsed = self.clock() - started
-            if master in ("succeeded", "failed"):
+            lost_pods = tuple(sorted(lost.lost))
+            lost_reason = f"worker pods lost during the run: {', '.join(lost_pods)}" if lost_pods else ""
+            if failing_since is None and master in ("succeeded", "failed"):
                 # A breached SLO also ends the master with a non-zero code: read the results
                 # whichever way it ended.
-                log = self.api.read_job_log(namespace, master_job["metadata"]["name"])
-                results = results_from_log(log)
-                reason = "" if results is not None else "the master printed no results document"
-                return FleetOutcome(master, master, workers, elapsed, reason, results)
-            if workers == "failed" or master == "missing":
+                try:
+                    results = results_from_log(self.api.read_job_log(namespace, master_name))
+                    no_results = "" if results is not None else "the master printed no results document"
+                except FleetApiError as error:
+                    results, no_results = None, f"the master's log could not be read: {error}"
+                reason = _joined(no_results, lost_reason)
+                return FleetOutcome(master, master, workers, elapsed, reason, results, lost_pods)
+            if failing_since is None and (workers == "failed" or master == "missing"):
                 reason = "worker Job failed" if workers == "failed" else "master Job disappeared"
-                return FleetOutcome("failed", master, workers, elapsed, reason)
+                reason = _joined(reason, lost_reason)
+                return FleetOutcome("failed", master, workers, elapsed, reason, None, lost_pods)
             if elapsed >= timeout_s:
-                return FleetOutcome(
-                    "timed_out", master, workers, elapsed, f"no result within {timeout_s:g} s"
-                )
+                reason = _joined(f"no result within {timeout_s:g} s", lost_reason)
+                return FleetOutcome("timed_out", master, workers, elapsed, reason, None, lost_pods)
             self.sleep(self.poll_interval_s)
 
     def run(self, master_job: dict[str, Any], worker_job: dict[str, Any], timeout_s: float) -> FleetOutcome:
-        """Start the fleet and await it; a fleet that overruns ``timeout_s`` is deleted."""
+        """Start the fleet and await it; a fleet that fails or overruns ``timeout_s`` is deleted."""
         self.start(master_job, worker_job)
-        outcome = self.wait(master_job, worker_job, timeout_s)
-        if outcome.state != "succeeded":
-            self.stop(master_job, worker_job)
+        try:
+            outcome = self.wait(master_job, worker_job, timeout_s)
+        except BaseException:
+            # The run could not be followed to its end (the API failed for too long, the update
+            # was cancelled): the fleet must not go on loading the target unobserved.
+            self._delete_quietly(master_job, worker_job)
+            raise
+        if outcome.state == "succeeded":
+            return outcome  # finished Jobs delete themselves (ttlSecondsAfterFinished)
+        try:
+            left = self.stop(master_job, worker_job)
+        except FleetError as error:
+            not_deleted = f"the fleet could not be deleted: {error}"
+            return dataclasses.replace(outcome, reason=_joined(outcome.reason, not_deleted))
+        if left:
+            still = f"still there {self.stop_timeout_s:g} s after deletion: {', '.join(left)}"
+            reason = _joined(outcome.reason, still)
+            return dataclasses.replace(outcome, reason=reason, left_behind=tuple(left))
         return outcome
 
-
-class KubernetesFleetApi:
-    """``FleetApi`` over the Kubernetes REST API (batch/v1 Jobs)."""
-
-    SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-    def __init__(
-        self, server: str, token: str | None, client: httpx.Client | None = None, ca_file: str | None = None
-    ):
-        self._server = server.rstrip("/")
-        self._client = client or httpx.Client(verify=ca_file or True, timeout=30.0)
-        self._headers = {"Accept": "application/json"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-
-    @classmethod
-    def from_kubeconfig(cls, path: Path | None = None, context: str = "") -> KubernetesFleetApi:
-        """Use a kubeconfig context (``$KUBECONFIG`` or ~/.kube/config when ``path`` is None)."""
-        path = path or Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")))
-        credentials = credentials_from_kubeconfig(path, context)
-        client = httpx.Client(verify=ssl_context(credentials), timeout=30.0)
-        return cls(credentials.server, credentials.token, client=client)
-
-    @classmethod
-    def in_cluster(cls) -> KubernetesFleetApi:
-        """Use the service account of the pod this runs in (CI runners on the cluster)."""
-        token = (cls.SERVICE_ACCOUNT / "token").read_text().strip()
-        return cls("https://kubernetes.default.svc", token, ca_file=str(cls.SERVICE_ACCOUNT / "ca.crt"))
-
-    def _jobs_url(self, namespace: str, name: str = "") -> str:
-        url = f"{self._server}/apis/batch/v1/namespaces/{namespace}/jobs"
-        return f"{url}/{name}" if name else url
-
-    def create_job(self, namespace: str, manifest: dict[str, Any]) -> None:
-        response = self._client.post(self._jobs_url(namespace), json=manifest, headers=self._headers)
-        if response.status_code not in (200, 201, 202):
-            raise FleetApiError(f"create Job: HTTP {response.status_code} {response.text[:200]}")
-
-    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        response = self._client.get(self._jobs_url(namespace, name), headers=self._headers)
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise FleetApiError(f"read Job {name}: HTTP {response.status_code}")
-        return response.json()
-
-    def delete_job(self, namespace: str, name: str) -> None:
-        response = self._client.request(
-            "DELETE",
-            self._jobs_url(namespace, name),
-            json={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-            headers=self._headers,
-        )
-        if response.status_code not in (200, 202, 404):
-            raise FleetApiError(f"delete Job {name}: HTTP {response.status_code}")
-
-    def read_job_log(self, namespace: str, name: str) -> str:
-        pods_url = f"{self._server}/api/v1/namespaces/{namespace}/pods"
-        response = self._client.get(
-            pods_url, params={"labelSelector": f"job-name={name}"}, headers=self._headers
-        )
-        if response.status_code != 200:
-            raise FleetApiError(f"list pods of Job {name}: HTTP {response.status_code}")
-        pods = response.json().get("items") or []
-        if not pods:
-            return ""
-        pod = pods[0]["metadata"]["name"]
-        response = self._client.get(
-            f"{pods_url}/{pod}/log", params={"container": "locust"}, headers=self._headers
-        )
-        if response.status_code != 200:
-            raise FleetApiError(f"log of pod {pod}: HTTP {response.status_code}")
-        return response.text
+    def _delete_quietly(self, master_job: dict[str, Any], worker_job: dict[str, Any]) -> None:
+        for job in (worker_job, master_job):
+            # The error being raised already says why the API cannot be reached.
+            with contextlib.suppress(FleetError):
+                self.api.delete_job(job["metadata"]["namespace"], job["metadata"]["name"])

@@ -5,8 +5,10 @@ Every one is a load-test error (the CLI and LoadTestRun report its message, neve
     LoadTestError (loadtests/errors.py)
      └── FleetError             the Kubernetes fleet could not run
           ├── FleetStartError   a Job could not be created; nothing of the run is left running
-          ├── FleetApiError     the Kubernetes API answered with an unexpected status
-          └── KubeconfigError   the kubeconfig lacks what the controller needs (names the entry)
+          ├── FleetApiError     a Kubernetes API request failed: an unexpected status, or the
+          │                     API server is unreachable (names the operation and the object)
+          └── KubeconfigError   the kubeconfig or the pod's service account cannot be used
+                                (names the file and the context)
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ class FleetStartError(FleetError):
 
 
 class FleetApiError(FleetError):
-    """The Kubernetes API answered with an unexpected status."""
+    """A Kubernetes API request failed: an unexpected HTTP status, or the API server is unreachable."""
 
 
 class KubeconfigError(FleetError):
-    """The kubeconfig lacks what the fleet controller needs; the message names the entry."""
+    """The kubeconfig or service account cannot be used (missing context, failed exec plugin, ...)."""

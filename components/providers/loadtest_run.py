@@ -31,6 +31,7 @@ the outs are built from an explicit list of names (RUN_TRIGGERS, "stack", OUTPUT
 from __future__ import annotations
 
 import functools
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -40,8 +41,10 @@ from typing import Any
 from pulumi import Output, ResourceOptions
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider
 
-from components.fleet.control import FleetController, KubernetesFleetApi
+from components.fleet.control import FleetController
 from components.fleet.errors import FleetError
+from components.providers.engine_cancel import CANCEL_REQUESTED
+from components.providers.engine_cancel import install as install_cancel_handler
 from components.providers.engine_log import EngineLog
 from loadtests.errors import LoadTestError
 from loadtests.pipeline import (
@@ -232,10 +235,14 @@ def _run_config(props: Mapping[str, Any], results_path: Path) -> RunConfig:
 
 
 def kubernetes_api(fleet: Mapping[str, Any]) -> Any:
-    """The Kubernetes API client for the fleet: in-cluster credentials, else the kubeconfig context."""
+    """The Kubernetes API client for the fleet: in-cluster credentials, else the kubeconfig context
+    (``$KUBECONFIG`` or ~/.kube/config; the stack's ``kubernetesContext``, empty for the current one)."""
+    # Imported here: only a run on the Kubernetes fleet pays the Kubernetes client's import time.
+    from components.fleet.kube_client import KubernetesFleetApi
+
     if fleet.get("in_cluster"):
         return KubernetesFleetApi.in_cluster()
-    return KubernetesFleetApi.from_kubeconfig(context=fleet.get("context") or "")
+    return KubernetesFleetApi(None, context=fleet.get("context") or "")
 
 
 def _run_fleet(
@@ -243,6 +250,7 @@ def _run_fleet(
     fleet: Mapping[str, Any],
     api_factory: Any = kubernetes_api,
     on_tick: Callable[[dict], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run on the configured fleet and return the results document (the pipeline's fleet runner).
 
@@ -251,9 +259,14 @@ def _run_fleet(
     components/fleet/control.FleetController; the master prints the merged results document to
     its log, which the controller reads back. (Live abort runs in the master there, from the
     suite's own thresholds; this process only waits.)
+
+    ``cancel`` is the engine's cancel request (components/providers/engine_cancel.py): a run
+    not yet started does not start, a running one stops as interrupted.
     """
+    if cancel is not None and cancel.is_set():
+        raise LoadTestRunError("the update was cancelled before the load test started")
     if fleet.get("kind", "local") != "kubernetes":
-        return run_local(config, on_tick=on_tick)
+        return run_local(config, on_tick=on_tick, cancel=cancel)
     if not fleet.get("master_job") or not fleet.get("worker_job"):
         raise LoadTestRunError("the Kubernetes fleet has no master/worker Job manifests to start")
     timeout_s = float(config.run_timeout_s or 3600)
@@ -307,6 +320,7 @@ def execute_run(props: Mapping[str, Any]) -> dict[str, Any]:
         _run_fleet,
         fleet=props.get("fleet") or {"kind": "local"},
         on_tick=_progress_reporter(engine_log) if engine_log else None,
+        cancel=CANCEL_REQUESTED,
     )
     try:
         result = run_pipeline(pipeline_request(props, thresholds), fleet_runner=fleet_runner)
@@ -340,6 +354,8 @@ class LoadTestRunProvider(ResourceProvider):
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        # From here on the engine's first Ctrl-C stops the run instead of waiting for its end.
+        install_cancel_handler()
         outs = execute_run(props)
         run_id = f"{props['stack']}/{props['run_id']}/{uuid.uuid4().hex[:8]}"
         return CreateResult(id_=run_id, outs=outs)

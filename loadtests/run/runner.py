@@ -19,13 +19,15 @@ Python API (used by `python -m loadtests run` and by the LoadTestRun dynamic res
             live_check=my_check,                  # (snapshot: dict) -> str | None
         ),
         on_tick=print,                            # (progress: dict) -> None, about once a second
+        cancel=threading.Event(),                 # set it from any thread to stop the run
     )
 
 `run_local` returns the results document (loadtests/results/document.py; also written to
 `results_path`). It blocks until the run ends; the run's status tells how:
   completed    the profile ran to its end
   aborted      `live_check` returned a reason (it is the document's `abort_reason`)
-  interrupted  Ctrl-C (KeyboardInterrupt), SIGTERM or the run timeout; partial results are kept
+  interrupted  Ctrl-C (KeyboardInterrupt), SIGTERM, the `cancel` event or the run timeout;
+               partial results are kept
   failed       the test could not run: the target's TLS certificate does not verify (checked
                before any process starts, so nothing is sent), or the master could not run
                (e.g. workers never connected); `abort_reason` says why
@@ -364,13 +366,27 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def wait_fleet(handle: RunHandle, on_tick: Callable[[dict], None] | None = None) -> dict:
-    """Follow the run until the master exits; returns the results document."""
+def wait_fleet(
+    handle: RunHandle,
+    on_tick: Callable[[dict], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Follow the run until the master exits; returns the results document.
+
+    Setting ``cancel`` (from any thread: the Pulumi engine's cancel request reaches the provider
+    on a gRPC thread, where no signal handler can run) stops the run as Ctrl-C does.
+    """
     with _sigterm_as_interrupt():
-        return _follow(handle, on_tick)
+        return _follow(handle, on_tick, cancel)
 
 
-def _follow(handle: RunHandle, on_tick: Callable[[dict], None] | None) -> dict:
+class _Cancelled(Exception):
+    """``cancel`` was set: leave the follow loop the way Ctrl-C leaves it."""
+
+
+def _follow(
+    handle: RunHandle, on_tick: Callable[[dict], None] | None, cancel: threading.Event | None
+) -> dict:
     config = handle.config
     assert handle.master is not None
     timeout = config.run_timeout_s or (
@@ -380,6 +396,8 @@ def _follow(handle: RunHandle, on_tick: Callable[[dict], None] | None) -> dict:
     interrupted = False
     try:
         while handle.master.poll() is None:
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled
             _tick(handle, on_tick)
             if time.monotonic() > deadline and not handle.control_sent:
                 handle.events.append(f"run timeout after {timeout:.0f} s")
@@ -389,10 +407,11 @@ def _follow(handle: RunHandle, on_tick: Callable[[dict], None] | None) -> dict:
                 log.error("the master did not stop in time; terminating it")
                 break
             time.sleep(POLL_INTERVAL_S)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Cancelled) as stop:
         interrupted = True
-        handle.events.append("interrupted (Ctrl-C or SIGTERM)")
-        handle.send_control("interrupt", "interrupted by the operator (Ctrl-C or SIGTERM)")
+        how = "cancelled" if isinstance(stop, _Cancelled) else "Ctrl-C or SIGTERM"
+        handle.events.append(f"interrupted ({how})")
+        handle.send_control("interrupt", f"interrupted by the operator ({how})")
         try:
             _stop_process(handle.master, config.stop_timeout_s + SHUTDOWN_GRACE_S)
         except KeyboardInterrupt:
@@ -449,7 +468,11 @@ def _refuse(handle: RunHandle, reason: str) -> dict:
     return doc
 
 
-def run_local(config: RunConfig, on_tick: Callable[[dict], None] | None = None) -> dict:
+def run_local(
+    config: RunConfig,
+    on_tick: Callable[[dict], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
     """Run a load test with a local master and `config.workers` workers; see the module docstring."""
     handle = _prepare(config)
     # The workers verify the certificate on every connection as well; checking it here first
@@ -459,7 +482,7 @@ def run_local(config: RunConfig, on_tick: Callable[[dict], None] | None = None) 
         return _refuse(handle, tls_refusal)
     _start_processes(handle)
     try:
-        return wait_fleet(handle, on_tick)
+        return wait_fleet(handle, on_tick, cancel)
     finally:
         for proc in [handle.master, *handle.workers]:
             if proc is not None and proc.poll() is None:

@@ -176,6 +176,94 @@ def test_abort_on_fail_ends_the_run_early(local_stack: dict) -> None:
     assert results["duration_s"] < 0.5 * 26 * 60 * 0.05  # half the staged 26 minutes x 0.05
 
 
+def locust_processes(project: Path) -> list[str]:
+    """Command lines of the Locust processes of this project copy (the run's master and workers)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        command = " ".join(process.info["cmdline"] or [])
+        mine = str(project) in command or str(project) in (process.info["cwd"] or "")
+        if mine and " -m locust " in f" {command} ":
+            found.append(command)
+    return found
+
+
+def test_ctrl_c_stops_the_run_and_the_next_up_finishes(local_stack: dict) -> None:
+    """The first Ctrl-C of `pulumi up` (components/providers/engine_cancel.py) stops the load."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    engine, project = local_stack["engine"], local_stack["project"]
+    first_threshold = "http_req_duration: p(95)<500, p(99)<1000"  # Pulumi.local.yaml's own
+    engine.run(
+        "config",
+        "set",
+        "--path",
+        "odavl-perf:sloThresholds[0]",
+        first_threshold,
+        "--stack",
+        STACK,
+        cwd=project,
+    )
+    engine.run("config", "set", "odavl-perf:loadTimeScale", "0.05", "--stack", STACK, cwd=project)  # 78 s
+    engine.run("config", "set", "odavl-perf:loadRunId", "engine-4", "--stack", STACK, cwd=project)
+    log_path = project / "ctrl-c-up.log"
+    with log_path.open("w") as log:
+        # Its own session, as a terminal's foreground job: Ctrl-C is SIGINT to the whole group.
+        up = subprocess.Popen(
+            ["pulumi", "up", "--yes", "--stack", STACK, "--non-interactive"],
+            cwd=project,
+            env=engine.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = None
+        deadline = time.monotonic() + 300
+        while started is None and up.poll() is None and time.monotonic() < deadline:
+            if re.search(r"load-test-run creating \(\d+s\) stage", log_path.read_text()):
+                started = time.monotonic()  # the first live progress row: the run is going
+            time.sleep(0.5)
+        assert started is not None, log_path.read_text()[-3000:]
+        time.sleep(max(0.0, started + 18 - time.monotonic()))  # about 20 s into the run
+        assert locust_processes(project), "no Locust process while the run goes"
+        pressed = time.monotonic()
+        os.killpg(up.pid, signal.SIGINT)
+        returncode = up.wait(timeout=60)
+        stopped_after = time.monotonic() - pressed
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    print(f"pulumi up returned {stopped_after:.1f} s after Ctrl-C (exit {returncode})")
+    assert returncode != 0, output[-3000:]
+    assert stopped_after < 15, output[-3000:]
+    assert locust_processes(project) == [], "a Locust process outlived the cancelled update"
+    partial = re.search(r"partial results: (\S+\.json)\)", output)
+    assert partial, output[-3000:]
+    results = json.loads(Path(partial.group(1)).read_text())
+    assert results["status"] == "interrupted"
+    assert results["abort_reason"] == "interrupted by the operator (cancelled)"
+    assert results["duration_s"] < 0.5 * 26 * 60 * 0.05
+    assert results["metrics"]["http_reqs"]["count"] > 0
+
+    engine.run("config", "set", "odavl-perf:loadTimeScale", "0.005", "--stack", STACK, cwd=project)
+    engine.run("config", "set", "odavl-perf:loadRunId", "engine-5", "--stack", STACK, cwd=project)
+    rerun = engine.run("up", "--yes", "--stack", STACK, cwd=project, check=False)
+    out = outputs(local_stack)
+    # The rerun runs to its end and records a verdict. (Whether the verdict passes depends on
+    # this machine's load during the run, which the other tests of the module judge.)
+    assert out["runId"] == "engine-5", rerun.stdout[-3000:]
+    assert json.loads(Path(out["resultsPath"]).read_text())["status"] == "completed"
+    assert out["verdict"] in ("pass", "warn", "fail")
+    if rerun.returncode != 0:
+        assert "SLO gate failed" in rerun.stdout, rerun.stdout[-3000:]
+
+
 def test_destroy_removes_everything_the_stack_started(local_stack: dict) -> None:
     from components.wiring import local_database_dir
 

@@ -71,3 +71,34 @@ def test_ctrl_c_interrupts_and_keeps_partial_results(locust_target, tmp_path, mo
         }
     ]
     assert load_document(tmp_path / "results.json") == doc
+
+
+def test_a_cancel_from_another_thread_interrupts_the_run_and_stops_every_process(
+    locust_target, tmp_path, monkeypatch
+):
+    """What the engine's cancel request does in the provider: set an event on a gRPC thread."""
+    import contextlib
+    import threading
+
+    import psutil
+
+    monkeypatch.setenv("PROBE_PATH", "/fast")
+    cancel = threading.Event()
+    children: list[int] = []
+
+    def on_tick(progress: dict) -> None:
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "locust_probe.py" in " ".join(child.cmdline()):
+                    children.append(child.pid)
+        if progress["requests"] >= 50 and not cancel.is_set():
+            threading.Thread(target=cancel.set).start()
+
+    doc = run_local(probe_config(locust_target, tmp_path), on_tick=on_tick, cancel=cancel)
+    assert doc["status"] == "interrupted"
+    assert doc["abort_reason"] == "interrupted by the operator (cancelled)"
+    assert doc["metrics"]["http_reqs"]["count"] >= 50
+    assert doc["duration_s"] < 40  # the profile alone plays 192 s
+    assert children, "no Locust process was seen while the run went"
+    assert not [pid for pid in set(children) if psutil.pid_exists(pid)], "a Locust process outlived the run"
+    assert load_document(tmp_path / "results.json") == doc

@@ -3,7 +3,7 @@
 Each fake implements one Protocol of a production module and nothing more:
 
 - `DictConfigSource`: `components.settings.ConfigSource` (stack config from a dict);
-- `InMemoryFleetApi`: `components.fleet.control.FleetApi` (Jobs in a dict, status scripted);
+- `InMemoryFleetApi`: `components.fleet.control.FleetApi` (Jobs and pods in dicts, status scripted);
 - `InMemoryResultStore`: `loadtests.results.archive.ResultStore` (stored runs in a dict);
 - `MemoryLineWriter`: `loadtests.suite.export_influx.LineWriter` (line protocol kept in a list).
 """
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.fleet.control import JobPod
 from components.fleet.errors import FleetApiError
 from loadtests.results.archive import RunNotFoundError
 
@@ -43,7 +44,12 @@ class DictConfigSource:
 
 @dataclass
 class InMemoryFleetApi:
-    """Jobs live in a dict; `script(name, read_count)` returns a Job's status on each read."""
+    """Jobs live in a dict; `script(name, read_count)` returns a Job's status on each read.
+
+    `pods` holds each Job's pods (by Job name), `pod_script(name, list_count)` replaces them on
+    each list; deleting a Job deletes its pods unless the Job is in `stuck_pods`.
+    `read_errors` makes that many of the next reads fail, as an unreachable API server does.
+    """
 
     script: Callable[[str, int], dict[str, Any]] | None = None
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -51,6 +57,11 @@ class InMemoryFleetApi:
     deleted: list[str] = field(default_factory=list)
     fail_create: set[str] = field(default_factory=set)
     logs: dict[str, str] = field(default_factory=dict)
+    pods: dict[str, list[JobPod]] = field(default_factory=dict)
+    pod_script: Callable[[str, int], list[JobPod]] | None = None
+    pod_lists: dict[str, int] = field(default_factory=dict)
+    stuck_pods: set[str] = field(default_factory=set)
+    read_errors: int = 0
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> None:
         name = manifest["metadata"]["name"]
@@ -61,6 +72,9 @@ class InMemoryFleetApi:
         self.jobs[(namespace, name)] = {**manifest, "status": {}}
 
     def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.read_errors > 0:
+            self.read_errors -= 1
+            raise FleetApiError(f"read Job {namespace}/{name}: the Kubernetes API server is unreachable")
         job = self.jobs.get((namespace, name))
         if job is None:
             return None
@@ -72,6 +86,16 @@ class InMemoryFleetApi:
     def delete_job(self, namespace: str, name: str) -> None:
         self.jobs.pop((namespace, name), None)
         self.deleted.append(name)
+        if name not in self.stuck_pods:
+            self.pods.pop(name, None)
+        else:
+            self.pods[name] = [pod._replace(deleted=True) for pod in self.pods.get(name, [])]
+
+    def list_job_pods(self, namespace: str, job_name: str) -> list[JobPod]:
+        self.pod_lists[job_name] = self.pod_lists.get(job_name, 0) + 1
+        if self.pod_script is not None and (namespace, job_name) in self.jobs:
+            self.pods[job_name] = self.pod_script(job_name, self.pod_lists[job_name])
+        return list(self.pods.get(job_name, []))
 
     def read_job_log(self, namespace: str, name: str) -> str:
         return self.logs.get(name, "")

@@ -1,21 +1,20 @@
-"""FleetController against the in-memory fake and KubernetesFleetApi against httpx.MockTransport."""
+"""FleetController against the in-memory FleetApi (the real client: tests/unit/test_fleet_kube_client.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from components.fleet.control import (
     FleetApiError,
     FleetController,
     FleetStartError,
-    KubernetesFleetApi,
+    JobPod,
     job_state,
 )
-from components.fleet.manifests import RESULTS_MARKER, master_job, results_from_log, worker_job
+from components.fleet.manifests import RESULTS_MARKER, master_job, worker_job
 from tests.support.fakes import InMemoryFleetApi
 from tests.unit.observability_stacks import fleet_args
 
@@ -123,56 +122,73 @@ def test_worker_creation_failure_leaves_nothing_running():
     assert api.jobs == {}
 
 
-def test_kubernetes_api_speaks_the_jobs_rest_api():
-    seen: list[tuple[str, str, dict | None]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
-        seen.append((request.method, request.url.path, body))
-        assert request.headers["Authorization"] == "Bearer token-value"
-        if request.method == "POST":
-            return httpx.Response(201, json=body)
-        if request.method == "GET" and request.url.path.endswith("/gone"):
-            return httpx.Response(404, json={})
-        if request.method == "GET":
-            return httpx.Response(200, json={"status": {"succeeded": 1}})
-        return httpx.Response(200, json={})
-
-    api = KubernetesFleetApi(
-        "https://k8s.example:6443", "token-value", client=httpx.Client(transport=httpx.MockTransport(handler))
-    )
-    api.create_job("ns", MASTER)
-    assert job_state(api.read_job("ns", "job")) == "succeeded"
-    assert api.read_job("ns", "gone") is None
-    api.delete_job("ns", "job")
-    assert [(method, path) for method, path, _ in seen] == [
-        ("POST", "/apis/batch/v1/namespaces/ns/jobs"),
-        ("GET", "/apis/batch/v1/namespaces/ns/jobs/job"),
-        ("GET", "/apis/batch/v1/namespaces/ns/jobs/gone"),
-        ("DELETE", "/apis/batch/v1/namespaces/ns/jobs/job"),
-    ]
-    assert seen[0][2] == MASTER
-    assert seen[-1][2]["propagationPolicy"] == "Background"
+WORKER_NAME = WORKERS["metadata"]["name"]
+LOGS = {MASTER["metadata"]["name"]: MASTER_LOG}
 
 
-def test_kubernetes_api_reads_the_log_of_the_jobs_pod():
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/v1/namespaces/ns/pods":
-            assert request.url.params["labelSelector"] == "job-name=master-job"
-            return httpx.Response(200, json={"items": [{"metadata": {"name": "master-job-x1"}}]})
-        assert request.url.path == "/api/v1/namespaces/ns/pods/master-job-x1/log"
-        assert request.url.params["container"] == "locust"
-        return httpx.Response(200, text=MASTER_LOG)
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    api = KubernetesFleetApi("https://k8s.example", "t", client=client)
-    assert results_from_log(api.read_job_log("ns", "master-job")) == RESULTS
+def running(*names: str) -> list[JobPod]:
+    return [JobPod(name, "Running", False) for name in names]
 
 
-def test_kubernetes_api_errors_are_fleet_errors():
-    client = httpx.Client(
-        transport=httpx.MockTransport(lambda request: httpx.Response(403, text="forbidden"))
-    )
-    api = KubernetesFleetApi("https://k8s.example", "t", client=client)
-    with pytest.raises(FleetApiError, match="HTTP 403"):
-        api.create_job("ns", MASTER)
+def test_worker_pods_deleted_or_failed_during_the_run_are_reported():
+    def pods(name: str, count: int) -> list[JobPod]:
+        if count == 1:
+            return running("w-0", "w-1", "w-2")
+        # w-0 vanished (deleted), w-1 failed, w-2 is being deleted; w-3 is new.
+        return [JobPod("w-1", "Failed", False), JobPod("w-2", "Running", True), *running("w-3")]
+
+    api = InMemoryFleetApi(script=finishing_after(3), logs=LOGS, pod_script=pods)
+    outcome = controller(api)[0].run(MASTER, WORKERS, timeout_s=600)
+    assert outcome.state == "succeeded" and outcome.results == RESULTS
+    assert outcome.workers_lost == ("w-0", "w-1", "w-2")
+    assert "worker pods lost during the run: w-0, w-1, w-2" in outcome.reason
+
+
+def test_finished_workers_are_not_lost():
+    def pods(name: str, count: int) -> list[JobPod]:
+        return [JobPod("w-0", "Succeeded", False)] if count == 1 else []
+
+    api = InMemoryFleetApi(script=finishing_after(3), logs=LOGS, pod_script=pods)
+    assert controller(api)[0].run(MASTER, WORKERS, timeout_s=600).workers_lost == ()
+
+
+def test_stop_waits_until_jobs_and_pods_are_gone_and_names_what_stayed():
+    api = InMemoryFleetApi(script=lambda name, count: {"active": 1}, stuck_pods={WORKER_NAME})
+    api.pods[WORKER_NAME] = running("w-0")
+    fleet, clock = controller(api)
+    outcome = fleet.run(MASTER, WORKERS, timeout_s=60)
+    assert outcome.state == "timed_out"
+    assert api.jobs == {}
+    assert outcome.left_behind == ("pod w-0",)
+    assert "still there 90 s after deletion: pod w-0" in outcome.reason
+    assert clock.now == pytest.approx(60 + fleet.stop_timeout_s)  # bounded, then it gives up
+
+
+def test_a_short_api_outage_is_ridden_out():
+    # Reads 3-6 fail (an API server restarting for 20 s), then the run ends normally.
+    api = InMemoryFleetApi(script=finishing_after(3), logs=LOGS)
+    fleet, _ = controller(api)
+    fleet.start(MASTER, WORKERS)
+    api.read_errors = 4
+    outcome = fleet.wait(MASTER, WORKERS, timeout_s=600)
+    assert outcome.state == "succeeded" and outcome.results == RESULTS
+
+
+def test_a_long_api_outage_gives_up_and_deletes_the_fleet():
+    api = InMemoryFleetApi(script=lambda name, count: {"active": 1}, read_errors=10_000)
+    fleet, clock = controller(api)
+    with pytest.raises(FleetApiError, match=r"kept failing for 60 s while the fleet ran: read Job"):
+        fleet.run(MASTER, WORKERS, timeout_s=600)
+    assert clock.now == pytest.approx(fleet.api_outage_s)
+    assert set(api.deleted) == {MASTER["metadata"]["name"], WORKER_NAME}
+    assert api.jobs == {}
+
+
+def test_an_unreadable_master_log_is_the_reason():
+    class LogFails(InMemoryFleetApi):
+        def read_job_log(self, namespace: str, name: str) -> str:
+            raise FleetApiError(f"read the log of pod {namespace}/{name}-x: HTTP 500")
+
+    outcome = controller(LogFails(script=finishing_after(1, "Failed")))[0].run(MASTER, WORKERS, timeout_s=600)
+    assert outcome.state == "failed" and outcome.results is None
+    assert "the master's log could not be read: read the log of pod" in outcome.reason

@@ -175,7 +175,7 @@ def fake_local_runner(status: str):
 
     example = json.loads((Path(__file__).parents[1] / "fixtures" / "results_example.json").read_text())
 
-    def run(config, on_tick=None):
+    def run(config, on_tick=None, cancel=None):
         for t_s in (1.0, 2.0):  # two ticks a second apart: the display takes the first only
             if on_tick:
                 on_tick(
