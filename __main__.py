@@ -20,7 +20,14 @@ from components.loadtest import LoadTestRun, LoadTestRunArgs, enforce_slo_gate
 from components.local_target import LocalTarget, LocalTargetArgs
 from components.observability import ObservabilityStack, ObservabilityStackArgs
 from components.settings import load_settings
-from components.wiring import fleet_of, fleet_suite_config, local_database_dir, secret_dsn, test_password
+from components.wiring import (
+    fleet_of,
+    fleet_suite_config,
+    kubeconfig_path,
+    local_database_dir,
+    secret_dsn,
+    test_password,
+)
 
 settings = load_settings()  # every config problem at once, before any resource is registered
 db, load = settings.database, settings.load
@@ -78,6 +85,7 @@ if settings.kubernetes.enabled:
     k8s = settings.kubernetes
     cluster = kubernetes.Provider(
         "cluster",
+        kubeconfig=kubeconfig_path(settings) or None,
         context=k8s.context or None,
         namespace=k8s.namespace,
         render_yaml_to_directory=k8s.render_dir or None,
@@ -113,6 +121,8 @@ if settings.kubernetes.enabled:
                 scenario=load.scenario or None,
                 influxdb_export=settings.observability.enabled,
                 active_deadline_seconds=load.max_duration_s + 600,
+                host_network=k8s.host_network,
+                create_namespace=not settings.observability.enabled,
             ),
             pulumi.ResourceOptions(providers=[cluster], depends_on=[observability] if observability else []),
         )

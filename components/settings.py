@@ -198,6 +198,8 @@ class KubernetesSettings:
     render_dir: str
     fleet_image: str
     target_cidrs: tuple[str, ...]
+    kubeconfig: str = ""  # a path relative to the project; empty: $KUBECONFIG or ~/.kube/config
+    host_network: bool = False
 
 
 @dataclass(frozen=True)
@@ -796,6 +798,16 @@ def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
         except ValueError:
             r.problem(f"kubernetesTargetCidrs[{index}]", cidr, "a CIDR such as 203.0.113.10/32")
     enabled = r.boolean("kubernetesEnabled")
+    host_network = r.boolean("kubernetesHostNetwork")
+    target_host = urlsplit(str(r.value("targetBaseUrl") or "")).hostname or ""
+    if enabled and host_network and not is_loopback(target_host):
+        # Pods on the node's network could reach anything the node reaches: on such a
+        # cluster only the node's own loopback may carry load.
+        r.problem(
+            "kubernetesHostNetwork",
+            host_network,
+            f"false unless targetBaseUrl is on a loopback address (its host is {target_host!r})",
+        )
     if enabled and not cidrs:
         r.problem(
             "kubernetesTargetCidrs",
@@ -821,6 +833,8 @@ def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
             expected="a Kubernetes minor version such as 1.31",
         ),
         render_dir=r.string("kubernetesRenderDir"),
+        kubeconfig=r.string("kubernetesKubeconfig"),
+        host_network=host_network,
     )
 
 

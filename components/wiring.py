@@ -19,7 +19,14 @@ from components.settings import DatabaseSettings, Settings
 from loadtests.run.config import InfluxExport, SuiteConfig
 from loadtests.run.target_tls import read_ca_bundle
 
-__all__ = ["fleet_of", "fleet_suite_config", "local_database_dir", "secret_dsn", "test_password"]
+__all__ = [
+    "fleet_of",
+    "fleet_suite_config",
+    "kubeconfig_path",
+    "local_database_dir",
+    "secret_dsn",
+    "test_password",
+]
 
 
 def fleet_of(settings: Settings, fleet: Any) -> dict[str, Any]:
@@ -30,9 +37,17 @@ def fleet_of(settings: Settings, fleet: Any) -> dict[str, Any]:
         "kind": "kubernetes",
         "namespace": settings.kubernetes.namespace,
         "context": settings.kubernetes.context,
+        "kubeconfig": kubeconfig_path(settings),
         "master_job": fleet.master_job,
         "worker_job": fleet.worker_job,
     }
+
+
+def kubeconfig_path(settings: Settings) -> str:
+    """The stack's kubeconfig as an absolute path (`kubernetesKubeconfig` is relative to the
+    project), or "" for the client's own default ($KUBECONFIG, ~/.kube/config)."""
+    configured = settings.kubernetes.kubeconfig
+    return str((Path.cwd() / configured).resolve()) if configured else ""
 
 
 def local_database_dir(project_dir: str, stack: str) -> str:

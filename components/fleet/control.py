@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def job_state(job: dict[str, Any] | None) -> JobState:
 class FleetOutcome:
     """How the fleet ended: ``state`` is the master's, unless the workers failed first."""
 
-    state: Literal["succeeded", "failed", "timed_out"]
+    state: Literal["succeeded", "failed", "timed_out", "cancelled"]
     master: JobState
     workers: JobState
     elapsed_s: float
@@ -143,6 +144,9 @@ class FleetController:
     stop_timeout_s: float = 90.0
     """How long ``stop`` waits for the Jobs and their pods to be gone (the pods' 30 s grace
     period, and the garbage collector's delay)."""
+    wind_down_s: float = 30.0
+    """After a cancel or the deadline, how long the master may take to write the partial
+    results once its workers are gone."""
 
     def start(self, master_job: dict[str, Any], worker_job: dict[str, Any]) -> None:
         namespace = master_job["metadata"]["namespace"]
@@ -180,7 +184,13 @@ class FleetController:
             left.extend(f"pod {pod.name}" for pod in self.api.list_job_pods(namespace, name))
         return left
 
-    def wait(self, master_job: dict[str, Any], worker_job: dict[str, Any], timeout_s: float) -> FleetOutcome:
+    def wait(
+        self,
+        master_job: dict[str, Any],
+        worker_job: dict[str, Any],
+        timeout_s: float,
+        cancel: threading.Event | None = None,
+    ) -> FleetOutcome:
         """Await the master's end, a failed Job, or ``timeout_s``.
 
         It polls (two Job reads and one pod list every ``poll_interval_s``) rather than watching:
@@ -231,13 +241,41 @@ class FleetController:
             if elapsed >= timeout_s:
                 reason = _joined(f"no result within {timeout_s:g} s", lost_reason)
                 return FleetOutcome("timed_out", master, workers, elapsed, reason, None, lost_pods)
+            if cancel is not None and cancel.is_set():
+                reason = _joined("cancelled by the operator", lost_reason)
+                return FleetOutcome("cancelled", master, workers, elapsed, reason, None, lost_pods)
             self.sleep(self.poll_interval_s)
 
-    def run(self, master_job: dict[str, Any], worker_job: dict[str, Any], timeout_s: float) -> FleetOutcome:
-        """Start the fleet and await it; a fleet that fails or overruns ``timeout_s`` is deleted."""
+    def wind_down(
+        self, master_job: dict[str, Any], worker_job: dict[str, Any], outcome: FleetOutcome
+    ) -> FleetOutcome:
+        """End a run early but keep what it measured: delete the workers' Job, so the master sees
+        its last worker quit, stops the test as interrupted and prints the partial results;
+        await that for ``wind_down_s``. The outcome keeps its state and gains the results."""
+        self.api.delete_job(worker_job["metadata"]["namespace"], worker_job["metadata"]["name"])
+        ended = self.wait(master_job, worker_job, self.wind_down_s)
+        if ended.results is None:
+            return dataclasses.replace(outcome, reason=_joined(outcome.reason, ended.reason))
+        return dataclasses.replace(outcome, results=ended.results, master=ended.master)
+
+    def run(
+        self,
+        master_job: dict[str, Any],
+        worker_job: dict[str, Any],
+        timeout_s: float,
+        cancel: threading.Event | None = None,
+    ) -> FleetOutcome:
+        """Start the fleet and await it; a fleet that fails or overruns ``timeout_s`` is deleted.
+
+        A set ``cancel`` or the deadline ends the run through ``wind_down``: partial results.
+        """
+        if cancel is not None and cancel.is_set():
+            raise FleetStartError("the update was cancelled before the fleet started")
         self.start(master_job, worker_job)
         try:
-            outcome = self.wait(master_job, worker_job, timeout_s)
+            outcome = self.wait(master_job, worker_job, timeout_s, cancel)
+            if outcome.state in ("cancelled", "timed_out"):
+                outcome = self.wind_down(master_job, worker_job, outcome)
         except BaseException:
             # The run could not be followed to its end (the API failed for too long, the update
             # was cancelled): the fleet must not go on loading the target unobserved.

@@ -54,7 +54,10 @@ class LoadGeneratorFleetArgs:
         master_resources, worker_resources: container requests and limits.
         active_deadline_seconds: hard limit on each Job's run time.
         ttl_seconds_after_finished: how long finished Jobs stay for inspection.
-        metrics_port: port of the Prometheus exporter in every pod.
+        metrics_port: port of the Prometheus exporter in every pod (the master's, with host_network).
+        host_network: pods on their node's network, for a single-node cluster whose target is on
+            the node's loopback (the `cluster` stack); NetworkPolicies do not apply to such pods.
+        create_namespace: the fleet creates its namespace (when no ObservabilityStack does).
     """
 
     namespace: str
@@ -77,6 +80,8 @@ class LoadGeneratorFleetArgs:
     active_deadline_seconds: int = 3600
     ttl_seconds_after_finished: int = 600
     metrics_port: int = 9646
+    host_network: bool = False
+    create_namespace: bool = False
 
     def problems(self) -> list[str]:
         """Every invalid field, named, with the expected form."""
@@ -114,6 +119,7 @@ class LoadGeneratorFleetArgs:
             ttl_seconds_after_finished=self.ttl_seconds_after_finished,
             master_resources=self.master_resources,
             worker_resources=self.worker_resources,
+            host_network=self.host_network,
         )
 
 
@@ -135,6 +141,13 @@ class LoadGeneratorFleet(pulumi.ComponentResource):
         spec = args.spec()
         names = manifests.resource_names(spec)
         child = pulumi.ResourceOptions(parent=self)
+        if args.create_namespace:
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata={"name": spec.namespace, "labels": manifests.fleet_labels(spec)},
+                opts=child,
+            )
+            child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         def metadata(key: str, component: str | None = None) -> dict:
             return {

@@ -38,6 +38,7 @@ __all__ = [
     "run_slug",
     "suite_config_for_kubernetes",
     "worker_job",
+    "worker_metrics_ports",
 ]
 
 CONFIGMAP_LIMIT_BYTES = 1_000_000  # etcd's 1 MiB object limit, minus room for metadata
@@ -95,6 +96,9 @@ class FleetSpec:
     master_resources: ContainerResources = field(default_factory=ContainerResources)
     worker_resources: ContainerResources = field(default_factory=ContainerResources)
     extra_args: tuple[str, ...] = ()
+    # Pods on the node's network (a single-node cluster whose target is on the node's loopback):
+    # workers reach the master at 127.0.0.1 and every pod binds a metrics port of its own.
+    host_network: bool = False
 
 
 def run_slug(text: str, limit: int = 40) -> str:
@@ -178,12 +182,20 @@ def suite_config_for_kubernetes(suite_config_json: str, spec: FleetSpec) -> str:
     config["prometheus"] = {
         **config.get("prometheus", {}),
         "enabled": True,
-        "host": "0.0.0.0",
+        "host": "127.0.0.1" if spec.host_network else "0.0.0.0",
         "master_port": spec.metrics_port,
-        # Each pod has its own IP, so all workers share one port number (worker-0 ... worker-N).
-        "worker_ports": [spec.metrics_port] * (spec.workers + 1),
+        # Each pod has its own IP, so all workers share one port number (worker-0 ... worker-N);
+        # pods on the node's network share its ports, so each takes the next one.
+        "worker_ports": worker_metrics_ports(spec),
     }
     return json.dumps(config, indent=2, sort_keys=True)
+
+
+def worker_metrics_ports(spec: FleetSpec) -> list[int]:
+    """The metrics port of worker-0 ... worker-N (JOB_COMPLETION_INDEX picks one)."""
+    if spec.host_network:
+        return [spec.metrics_port + 1 + index for index in range(spec.workers + 1)]
+    return [spec.metrics_port] * (spec.workers + 1)
 
 
 def results_from_log(log: str) -> dict[str, Any] | None:
@@ -237,6 +249,10 @@ def _container(spec: FleetSpec, component: str, args: list[str]) -> dict[str, An
     ports = [{"name": METRICS_PORT_NAME, "containerPort": spec.metrics_port, "protocol": "TCP"}]
     if component == "master":
         ports.append({"name": "master", "containerPort": spec.master_port, "protocol": "TCP"})
+    elif spec.host_network:
+        # A declared port of a host-network pod is a host port: N workers declaring the same
+        # one could not share the node. Each binds worker_metrics_ports()[index] instead.
+        ports = []
     mounts = [
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -291,6 +307,9 @@ def _pod_template(
             },
             "containers": [_container(spec, component, args)],
             "volumes": volumes,
+            **(
+                {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if spec.host_network else {}
+            ),
         },
     }
 
@@ -344,7 +363,7 @@ def worker_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) 
         locustfile_argument(spec),
         "--worker",
         "--master-host",
-        resource_names(spec)["master"],
+        "127.0.0.1" if spec.host_network else resource_names(spec)["master"],
         "--master-port",
         str(spec.master_port),
         *spec.extra_args,

@@ -242,7 +242,8 @@ def kubernetes_api(fleet: Mapping[str, Any]) -> Any:
 
     if fleet.get("in_cluster"):
         return KubernetesFleetApi.in_cluster()
-    return KubernetesFleetApi(None, context=fleet.get("context") or "")
+    kubeconfig = fleet.get("kubeconfig") or ""
+    return KubernetesFleetApi(Path(kubeconfig) if kubeconfig else None, context=fleet.get("context") or "")
 
 
 def _run_fleet(
@@ -271,7 +272,9 @@ def _run_fleet(
         raise LoadTestRunError("the Kubernetes fleet has no master/worker Job manifests to start")
     timeout_s = float(config.run_timeout_s or 3600)
     try:
-        outcome = FleetController(api_factory(fleet)).run(fleet["master_job"], fleet["worker_job"], timeout_s)
+        outcome = FleetController(api_factory(fleet)).run(
+            fleet["master_job"], fleet["worker_job"], timeout_s, cancel=cancel
+        )
     except FleetError as exc:
         raise LoadTestRunError(f"the Kubernetes fleet could not run: {exc}") from None
     if outcome.results is None:

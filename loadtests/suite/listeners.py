@@ -212,7 +212,15 @@ class SuiteState:
                 self.status = "failed"
                 self.abort_reason = self.abort_reason or "the test never started (workers did not connect)"
             else:
+                # Ended from outside before the profile did: Locust's own stop, or (on
+                # Kubernetes, a cancel or the deadline) every worker taken away.
                 self.status = "interrupted"
+                lost = sorted(w.label for w in self.workers.values() if w.lost)
+                self.abort_reason = self.abort_reason or (
+                    f"the test stopped before its profile ended (workers gone: {', '.join(lost)})"
+                    if lost
+                    else "the test stopped before its profile ended"
+                )
         self.ended_at = self.ended_at or now
         self._close_buckets(everything=True)
         doc = self.document(final=True)

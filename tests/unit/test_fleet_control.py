@@ -161,7 +161,8 @@ def test_stop_waits_until_jobs_and_pods_are_gone_and_names_what_stayed():
     assert api.jobs == {}
     assert outcome.left_behind == ("pod w-0",)
     assert "still there 90 s after deletion: pod w-0" in outcome.reason
-    assert clock.now == pytest.approx(60 + fleet.stop_timeout_s)  # bounded, then it gives up
+    # The deadline, the master's wind-down, the wait for deletion: each bounded, then it gives up.
+    assert clock.now == pytest.approx(60 + fleet.wind_down_s + fleet.stop_timeout_s)
 
 
 def test_a_short_api_outage_is_ridden_out():
@@ -192,3 +193,69 @@ def test_an_unreadable_master_log_is_the_reason():
     outcome = controller(LogFails(script=finishing_after(1, "Failed")))[0].run(MASTER, WORKERS, timeout_s=600)
     assert outcome.state == "failed" and outcome.results is None
     assert "the master's log could not be read: read the log of pod" in outcome.reason
+
+
+INTERRUPTED = {**RESULTS, "status": "interrupted", "abort_reason": None}
+INTERRUPTED_LOG = f"starting\n{RESULTS_MARKER}\n{json.dumps(INTERRUPTED)}\n"
+
+
+def master_ends_when_its_workers_go(api: InMemoryFleetApi, after_read=None):
+    """Locust's master stops the test and quits when its last worker quits."""
+
+    def script(name: str, count: int) -> dict:
+        if after_read is not None:
+            after_read(name, count)
+        if name.startswith("locust-master") and WORKER_NAME in api.deleted:
+            return {"conditions": [{"type": "Complete", "status": "True"}]}
+        return {"active": 1}
+
+    return script
+
+
+def test_a_cancel_stops_the_workers_first_and_keeps_the_partial_results():
+    import threading
+
+    cancel = threading.Event()
+    api = InMemoryFleetApi(logs={MASTER["metadata"]["name"]: INTERRUPTED_LOG})
+    api.script = master_ends_when_its_workers_go(api, lambda name, count: count == 3 and cancel.set())
+    fleet, clock = controller(api)
+    outcome = fleet.run(MASTER, WORKERS, timeout_s=600, cancel=cancel)
+    assert outcome.state == "cancelled"
+    assert outcome.results == INTERRUPTED
+    assert "cancelled by the operator" in outcome.reason
+    assert api.deleted[0] == WORKER_NAME  # the master is left to write what it measured
+    assert api.jobs == {}  # and then everything is gone
+    assert clock.now < 60
+
+
+def test_a_run_past_its_deadline_is_wound_down_with_partial_results():
+    api = InMemoryFleetApi(logs={MASTER["metadata"]["name"]: INTERRUPTED_LOG})
+    api.script = master_ends_when_its_workers_go(api)
+    fleet, clock = controller(api)
+    outcome = fleet.run(MASTER, WORKERS, timeout_s=60)
+    assert outcome.state == "timed_out"
+    assert outcome.results == INTERRUPTED
+    assert "no result within 60 s" in outcome.reason
+    assert api.jobs == {}
+    assert clock.now == pytest.approx(60)  # the master ended at the first read after its workers went
+
+
+def test_a_master_that_prints_nothing_after_the_wind_down_is_named():
+    api = InMemoryFleetApi(script=lambda name, count: {"active": 1})
+    fleet, _ = controller(api)
+    outcome = fleet.run(MASTER, WORKERS, timeout_s=60)
+    assert outcome.state == "timed_out" and outcome.results is None
+    assert "no result within 60 s; no result within 30 s" in outcome.reason
+    assert api.jobs == {}
+
+
+def test_a_cancel_before_the_start_creates_nothing():
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    api = InMemoryFleetApi()
+    fleet, _ = controller(api)
+    with pytest.raises(FleetStartError, match="cancelled before the fleet started"):
+        fleet.run(MASTER, WORKERS, timeout_s=600, cancel=cancel)
+    assert api.jobs == {} and api.deleted == []

@@ -265,7 +265,9 @@ def _load_test_run_inputs() -> dict[str, Any]:
     from tests.unit.pulumi_capture import capture, reveal
 
     args = fleet_args("staging")
-    settings = SimpleNamespace(kubernetes=SimpleNamespace(namespace=args.namespace, context="staging"))
+    settings = SimpleNamespace(
+        kubernetes=SimpleNamespace(namespace=args.namespace, context="staging", kubeconfig="")
+    )
 
     def build():
         fleet = LoadGeneratorFleet("load-generators", args)
