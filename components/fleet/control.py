@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -68,9 +69,9 @@ class FleetApi(Protocol):
         """The Job's pods (also those of a Job being deleted, until they are gone)."""
         ...
 
-    def read_job_log(self, namespace: str, name: str) -> str:
+    def read_job_log(self, namespace: str, name: str, tail_lines: int | None = None) -> str:
         """The log of the pod of the Job that ran (succeeded, else failed, else the newest), its
-        ``locust`` container; empty when there is none."""
+        ``locust`` container (its last ``tail_lines`` lines when given); empty when there is none."""
         ...
 
 
@@ -126,6 +127,23 @@ class _LostWorkers:
         self.phases = {pod.name: pod.phase for pod in pods}
 
 
+# Enough lines to hold the newest progress line between Locust's own log lines.
+PROGRESS_TAIL = 50
+
+
+def latest_progress(log: str) -> dict | None:
+    """The newest progress line of a master's log (a JSON object with "t_s" and "stage")."""
+    for line in reversed(log.splitlines()):
+        if line.startswith("{") and '"t_s"' in line:
+            try:
+                progress = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(progress, dict) and "stage" in progress:
+                return progress
+    return None
+
+
 def _joined(*reasons: str) -> str:
     return "; ".join(reason for reason in reasons if reason)
 
@@ -144,6 +162,8 @@ class FleetController:
     stop_timeout_s: float = 90.0
     """How long ``stop`` waits for the Jobs and their pods to be gone (the pods' 30 s grace
     period, and the garbage collector's delay)."""
+    progress_interval_s: float = 10.0
+    """How often ``on_tick`` gets the master's latest progress line (a read of its log's tail)."""
     wind_down_s: float = 30.0
     """After a cancel or the deadline, how long the master may take to write the partial
     results once its workers are gone."""
@@ -190,8 +210,13 @@ class FleetController:
         worker_job: dict[str, Any],
         timeout_s: float,
         cancel: threading.Event | None = None,
+        on_tick: Callable[[dict], None] | None = None,
     ) -> FleetOutcome:
-        """Await the master's end, a failed Job, or ``timeout_s``.
+        """Await the master's end, a failed Job, ``timeout_s`` or ``cancel``.
+
+        ``on_tick`` receives the master's progress (the lines the local runner reads from its
+        progress file; on Kubernetes the master prints them to its log) every
+        ``progress_interval_s``.
 
         It polls (two Job reads and one pod list every ``poll_interval_s``) rather than watching:
         a watch only shortens the reaction to the master's end, which polling already bounds to
@@ -207,6 +232,7 @@ class FleetController:
         workers: JobState = "pending"
         lost = _LostWorkers()
         failing_since: float | None = None
+        next_progress = started
         while True:
             try:
                 master = job_state(self.api.read_job(namespace, master_name))
@@ -241,10 +267,23 @@ class FleetController:
             if elapsed >= timeout_s:
                 reason = _joined(f"no result within {timeout_s:g} s", lost_reason)
                 return FleetOutcome("timed_out", master, workers, elapsed, reason, None, lost_pods)
+            if on_tick is not None and failing_since is None and self.clock() >= next_progress:
+                next_progress = self.clock() + self.progress_interval_s
+                self._report_progress(namespace, master_name, on_tick)
             if cancel is not None and cancel.is_set():
                 reason = _joined("cancelled by the operator", lost_reason)
                 return FleetOutcome("cancelled", master, workers, elapsed, reason, None, lost_pods)
             self.sleep(self.poll_interval_s)
+
+    def _report_progress(self, namespace: str, master_name: str, on_tick: Callable[[dict], None]) -> None:
+        try:
+            progress = latest_progress(
+                self.api.read_job_log(namespace, master_name, tail_lines=PROGRESS_TAIL)
+            )
+        except FleetApiError:
+            return  # progress is a courtesy: the next poll tries again
+        if progress is not None:
+            on_tick(progress)
 
     def wind_down(
         self, master_job: dict[str, Any], worker_job: dict[str, Any], outcome: FleetOutcome
@@ -264,6 +303,7 @@ class FleetController:
         worker_job: dict[str, Any],
         timeout_s: float,
         cancel: threading.Event | None = None,
+        on_tick: Callable[[dict], None] | None = None,
     ) -> FleetOutcome:
         """Start the fleet and await it; a fleet that fails or overruns ``timeout_s`` is deleted.
 
@@ -273,7 +313,7 @@ class FleetController:
             raise FleetStartError("the update was cancelled before the fleet started")
         self.start(master_job, worker_job)
         try:
-            outcome = self.wait(master_job, worker_job, timeout_s, cancel)
+            outcome = self.wait(master_job, worker_job, timeout_s, cancel, on_tick)
             if outcome.state in ("cancelled", "timed_out"):
                 outcome = self.wind_down(master_job, worker_job, outcome)
         except BaseException:

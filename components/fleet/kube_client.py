@@ -321,7 +321,7 @@ class KubernetesFleetApi:
             for pod in self._pods(namespace, job_name)
         ]
 
-    def read_job_log(self, namespace: str, name: str) -> str:
+    def read_job_log(self, namespace: str, name: str, tail_lines: int | None = None) -> str:
         pod = pod_that_ran(self._pods(namespace, name))
         if pod is None:
             return ""
@@ -333,6 +333,7 @@ class KubernetesFleetApi:
                 pod_name,
                 namespace,
                 container=CONTAINER,
+                **({"tail_lines": tail_lines} if tail_lines else {}),
                 _request_timeout=(CONNECT_TIMEOUT_S, LOG_READ_TIMEOUT_S),
             ),
             missing_ok=True,

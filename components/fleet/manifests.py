@@ -50,6 +50,7 @@ RESULTS_PATH = "/tmp/odavl/results.json"
 # The master prints the results document after this line, so the fleet controller can read
 # it from the pod log once the Job ends (the pod's filesystem is gone by then).
 RESULTS_MARKER = "----- odavl-perf results document -----"
+PROGRESS_PATH = "/dev/stdout"
 USERS_KEY = "users.json"
 RUN_AS_USER = 1000  # the locust user of the upstream image
 
@@ -179,6 +180,8 @@ def suite_config_for_kubernetes(suite_config_json: str, spec: FleetSpec) -> str:
     the pod's scratch volume, and every exporter on the metrics port of its own pod."""
     config = json.loads(suite_config_json)
     config["results_path"] = RESULTS_PATH
+    # The master's progress lines go to its log, where the fleet controller reads the newest.
+    config["progress_path"] = PROGRESS_PATH
     config["prometheus"] = {
         **config.get("prometheus", {}),
         "enabled": True,
@@ -343,6 +346,7 @@ def master_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) 
         locustfile_argument(spec),
         "--master",
         "--headless",
+        "--only-summary",  # the log holds progress lines and the results, not a table every 2 s
         "--master-bind-port",
         str(spec.master_port),
         "--expect-workers",

@@ -273,7 +273,7 @@ def _run_fleet(
     timeout_s = float(config.run_timeout_s or 3600)
     try:
         outcome = FleetController(api_factory(fleet)).run(
-            fleet["master_job"], fleet["worker_job"], timeout_s, cancel=cancel
+            fleet["master_job"], fleet["worker_job"], timeout_s, cancel=cancel, on_tick=on_tick
         )
     except FleetError as exc:
         raise LoadTestRunError(f"the Kubernetes fleet could not run: {exc}") from None

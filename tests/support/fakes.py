@@ -97,8 +97,9 @@ class InMemoryFleetApi:
             self.pods[job_name] = self.pod_script(job_name, self.pod_lists[job_name])
         return list(self.pods.get(job_name, []))
 
-    def read_job_log(self, namespace: str, name: str) -> str:
-        return self.logs.get(name, "")
+    def read_job_log(self, namespace: str, name: str, tail_lines: int | None = None) -> str:
+        log = self.logs.get(name, "")
+        return "\n".join(log.splitlines()[-tail_lines:]) if tail_lines else log
 
 
 class InMemoryResultStore:

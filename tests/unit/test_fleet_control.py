@@ -259,3 +259,32 @@ def test_a_cancel_before_the_start_creates_nothing():
     with pytest.raises(FleetStartError, match="cancelled before the fleet started"):
         fleet.run(MASTER, WORKERS, timeout_s=600, cancel=cancel)
     assert api.jobs == {} and api.deleted == []
+
+
+def test_the_masters_progress_lines_reach_on_tick_every_interval():
+    from components.fleet.control import latest_progress
+
+    line = {
+        "t_s": 12.0,
+        "users": 30,
+        "rps": 41.5,
+        "p95_ms": 18.0,
+        "requests": 500,
+        "failures": 0,
+        "error_rate": 0.0,
+        "stage": 2,
+        "stages": 7,
+        "workers": [],
+    }
+    log = f"[locust] Starting\n{json.dumps({**line, 't_s': 2.0})}\n[locust] Ramping\n{json.dumps(line)}\n"
+    assert latest_progress(log) == line
+    assert latest_progress("[locust] Starting\n{not json\n") is None
+    assert latest_progress('{"t_s": 1}\n') is None  # not a progress line
+
+    api = InMemoryFleetApi(script=finishing_after(9), logs={MASTER["metadata"]["name"]: log})
+    fleet, _ = controller(api)
+    fleet.start(MASTER, WORKERS)
+    ticks: list[dict] = []
+    fleet.wait(MASTER, WORKERS, timeout_s=600, on_tick=ticks.append)
+    # Polls every 5 s for 40 s, progress every 10 s: at 0, 10, 20, 30 s.
+    assert ticks == [line] * 4
