@@ -233,4 +233,15 @@ else
 fi
 took "$t"
 
+# The single-node Kubernetes cluster of the `cluster` stack and its tests (scripts/cluster.sh):
+# its binaries, built once from the pinned module release and cached outside the checkout.
+step "Kubernetes binaries for the local cluster"
+t=$(date +%s)
+if [ "$SCOPE" = local ]; then
+  echo "    skipped (--local: only the cluster stack and its tests use them)"
+else
+  bash scripts/cluster.sh build
+fi
+took "$t"
+
 printf '\nsetup finished in %ss: %s\n' "$(( $(date +%s) - START ))" "$("$PULUMI_BIN/pulumi" version)"

@@ -228,6 +228,26 @@ def _up_arguments(args: Sequence[str]) -> list[str]:
     return _stack_problems(stack) + check_pulumi(["up", "--yes", "--stack", stack, *flags])
 
 
+def _cluster_arguments(args: Sequence[str]) -> list[str]:
+    """scripts/cluster.sh build|up|status|down, load-image ARCHIVE, or kubectl ARGS."""
+    words = list(args)
+    if words in (["build"], ["up"], ["status"], ["down"]) or words[:1] == ["kubectl"]:
+        return []
+    if words[:1] == ["load-image"] and len(words) == 2:
+        return []
+    return [
+        f"scripts/cluster.sh takes build, up, status, down, load-image ARCHIVE or kubectl ARGS, not {words!r}"
+    ]
+
+
+def _fleet_image_arguments(args: Sequence[str]) -> list[str]:
+    """scripts/fleet_image.sh build [--output PATH]."""
+    words = list(args)
+    if words == ["build"] or (words[:2] == ["build", "--output"] and len(words) == 3):
+        return []
+    return [f"scripts/fleet_image.sh takes build [--output PATH], not {words!r}"]
+
+
 @dataclass(frozen=True)
 class Script:
     sourced: bool  # it sets the calling shell's environment, so it is shown with `source`
@@ -239,6 +259,8 @@ SCRIPTS: dict[str, Script] = {
     "scripts/test.sh": Script(False, _pytest_arguments),
     "scripts/up.sh": Script(False, _up_arguments),
     "scripts/env.sh": Script(True, _no_arguments("scripts/env.sh")),
+    "scripts/cluster.sh": Script(False, _cluster_arguments),
+    "scripts/fleet_image.sh": Script(False, _fleet_image_arguments),
 }
 
 
