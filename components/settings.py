@@ -786,9 +786,7 @@ def _parse_database(r: _Reader, environment: str, stack: str) -> DatabaseSetting
 
 
 def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
-    image = r.string(
-        "kubernetesFleetImage", allow_empty=False, expected="a pinned image such as repo/locust:2.47.0"
-    )
+    image = r.string("kubernetesFleetImage")
     if image and (image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@" not in image)):
         r.problem("kubernetesFleetImage", image, "a pinned image tag or digest (not latest)")
     cidrs = r.structured("kubernetesTargetCidrs", list)
@@ -798,6 +796,13 @@ def _parse_kubernetes(r: _Reader) -> KubernetesSettings:
         except ValueError:
             r.problem(f"kubernetesTargetCidrs[{index}]", cidr, "a CIDR such as 203.0.113.10/32")
     enabled = r.boolean("kubernetesEnabled")
+    if enabled and not image:
+        r.problem(
+            "kubernetesFleetImage",
+            image,
+            "the fleet image built from images/fleet/Containerfile, e.g. registry.example.com/odavl-perf/"
+            "fleet@sha256:... (scripts/fleet_image.sh builds it here)",
+        )
     host_network = r.boolean("kubernetesHostNetwork")
     target_host = urlsplit(str(r.value("targetBaseUrl") or "")).hostname or ""
     if enabled and host_network and not is_loopback(target_host):

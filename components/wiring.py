@@ -17,6 +17,7 @@ import pulumi
 from components.observability_values import service_urls
 from components.settings import DatabaseSettings, Settings
 from loadtests.run.config import InfluxExport, SuiteConfig
+from loadtests.run.shape import profile_stages
 from loadtests.run.target_tls import read_ca_bundle
 
 __all__ = [
@@ -106,7 +107,9 @@ def fleet_suite_config(settings: Settings) -> str:
         profile=load.profile,
         max_users=load.max_users,
         time_scale=load.time_scale,
-        stages=load.stages,
+        # The stages themselves: the pods play what they are given (loadtests/suite/harness.py),
+        # as the local runner's processes do.
+        stages=profile_stages(load.profile, load.max_users, load.time_scale, load.stages),
         user_weights=dict(load.user_weights),
         think_time_min_s=load.think_time_min_s,
         think_time_max_s=load.think_time_max_s,

@@ -79,7 +79,9 @@ usage: bash scripts/cluster.sh <command>
   up                    start the local cluster (builds first); fast when already healthy
   status                show each component and the node; exit 0 only when all is healthy
   down                  stop the cluster and remove .state/cluster
-  load-image ARCHIVE    import an OCI image archive into the cluster's containerd (k8s.io)
+  load-image ARCHIVE [ALIAS]
+                        import an OCI image archive into the cluster's containerd (k8s.io),
+                        and name it ALIAS too when given
   kubectl ARGS...       run kubectl against the cluster
 EOF
 }
@@ -702,14 +704,31 @@ import_archive() {
   ctr --address "$CONTAINERD_SOCK" --timeout 600s -n k8s.io images import "$1"
 }
 
+# The image name an OCI archive carries (buildah push ... oci-archive:FILE:NAME writes it).
+archive_image_name() {
+  tar -xOf "$1" index.json 2>/dev/null | python3 -c '
+import json, sys
+names = [m.get("annotations", {}).get("org.opencontainers.image.ref.name", "") for m in json.load(sys.stdin).get("manifests", [])]
+print(next((n for n in names if n), ""))'
+}
+
 cmd_load_image() {
-  local archive="${1:-}"
+  local archive="${1:-}" alias="${2:-}"
   [ -n "$archive" ] || { usage; exit 2; }
   [ -f "$archive" ] || die "no such image archive: $archive"
   if ! component_pid containerd >/dev/null || ! check_containerd >/dev/null 2>&1; then
     die "the cluster's containerd does not run: start the cluster first (bash scripts/cluster.sh up)"
   fi
   import_archive "$archive"
+  if [ -n "$alias" ]; then
+    # A second name for the same image, e.g. the `cluster` stack's fixed one: the stack file
+    # need not change with every build's content-addressed tag.
+    local name
+    name="$(archive_image_name "$archive")"
+    [ -n "$name" ] || die "the archive $archive names no image (org.opencontainers.image.ref.name)"
+    ctr --address "$CONTAINERD_SOCK" -n k8s.io images tag --force "$name" "$alias" >/dev/null
+    echo "    tagged $name as $alias"
+  fi
 }
 
 # ---------------------------------------------------------------------------- down
@@ -922,7 +941,7 @@ main() {
     up) [ "$#" -eq 0 ] || { usage; exit 2; }; cmd_up ;;
     down) [ "$#" -eq 0 ] || { usage; exit 2; }; cmd_down ;;
     status) [ "$#" -eq 0 ] || { usage; exit 2; }; cmd_status ;;
-    load-image) [ "$#" -eq 1 ] || { usage; exit 2; }; cmd_load_image "$1" ;;
+    load-image) [ "$#" -eq 1 ] || [ "$#" -eq 2 ] || { usage; exit 2; }; cmd_load_image "$@" ;;
     kubectl)
       [ -x "$BIN/kubectl" ] || die "kubectl is not built yet: run bash scripts/cluster.sh build"
       exec "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@" ;;

@@ -36,6 +36,9 @@ took() { printf '    (%ss)\n' "$(( $(date +%s) - $1 ))"; }
 step "Debian packages"
 t=$(date +%s)
 APT_PACKAGES=(postgresql postgresql-contrib prometheus influxdb wrk chromium openssl)
+# The fleet image is built here without a registry (scripts/fleet_image.sh): buildah runs its
+# steps with runc (crun fails on this kernel's cgroups), on a base made by mmdebstrap.
+if [ "$SCOPE" != local ]; then APT_PACKAGES+=(buildah mmdebstrap runc); fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -241,6 +244,15 @@ if [ "$SCOPE" = local ]; then
   echo "    skipped (--local: only the cluster stack and its tests use them)"
 else
   bash scripts/cluster.sh build
+fi
+took "$t"
+
+step "The fleet image (images/fleet/Containerfile)"
+t=$(date +%s)
+if [ "$SCOPE" = local ]; then
+  echo "    skipped (--local: only the cluster stack and its tests use it)"
+else
+  echo "    $(bash scripts/fleet_image.sh build | tail -n 1) ($(bash scripts/fleet_image.sh archive))"
 fi
 took "$t"
 

@@ -219,6 +219,18 @@ def pod_that_ran(pods: list[Any]) -> Any | None:
     return max(pods, key=key, default=None)
 
 
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every integral float made an int: Pulumi carries every number of a
+    manifest as a float (1200.0), and the API's integer fields refuse those."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
+
+
 class KubernetesFleetApi:
     """``FleetApi`` over ``kubernetes.client`` (batch/v1 Jobs, core/v1 pods and their logs)."""
 
@@ -265,11 +277,12 @@ class KubernetesFleetApi:
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> None:
         name = manifest["metadata"]["name"]
+        body = whole_numbers(manifest)
         self._call(
             "create",
             f"Job {namespace}/{name}",
             lambda: self._batch.create_namespaced_job(
-                namespace, manifest, _request_timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+                namespace, body, _request_timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
             ),
         )
 

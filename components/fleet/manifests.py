@@ -52,7 +52,7 @@ RESULTS_PATH = "/tmp/odavl/results.json"
 RESULTS_MARKER = "----- odavl-perf results document -----"
 PROGRESS_PATH = "/dev/stdout"
 USERS_KEY = "users.json"
-RUN_AS_USER = 1000  # the locust user of the upstream image
+RUN_AS_USER = 10001  # the fleet image's own user (images/fleet/Containerfile)
 
 
 @dataclass(frozen=True)
@@ -355,6 +355,10 @@ def master_job(spec: FleetSpec, code_items: list[dict[str, str]] | None = None) 
         "300",
         "--host",
         spec.target_url,
+        # A failed request is the thresholds' business: the master's exit code (and so its
+        # Job's state) says whether the run itself worked, as in the local runner.
+        "--exit-code-on-error",
+        "0",
         *spec.extra_args,
     ]
     return _job(spec, "master", 1, args, code_items or [])

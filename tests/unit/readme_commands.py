@@ -233,7 +233,7 @@ def _cluster_arguments(args: Sequence[str]) -> list[str]:
     words = list(args)
     if words in (["build"], ["up"], ["status"], ["down"]) or words[:1] == ["kubectl"]:
         return []
-    if words[:1] == ["load-image"] and len(words) == 2:
+    if words[:1] == ["load-image"] and len(words) in (2, 3):
         return []
     return [
         f"scripts/cluster.sh takes build, up, status, down, load-image ARCHIVE or kubectl ARGS, not {words!r}"
