@@ -17,7 +17,19 @@ echo "==> ruff"
 echo
 echo "==> pytest"
 junit="$(mktemp -t odavl-pytest-XXXXXX.xml)"
-trap 'rm -f "$junit"' EXIT
+# The cluster tests start the local Kubernetes cluster (scripts/cluster.sh) when it is not
+# running; a cluster this command started is stopped again at its end, one already running is
+# left as it was.
+cluster_was_running=false
+bash scripts/cluster.sh status >/dev/null 2>&1 && cluster_was_running=true
+finish() {
+  rm -f "$junit"
+  if [ "$cluster_was_running" = false ] && [ -d .state/cluster ]; then
+    echo "==> stopping the local cluster the tests started"
+    bash scripts/cluster.sh down || true
+  fi
+}
+trap finish EXIT
 set +e
 .venv/bin/python -m pytest --junitxml="$junit" "$@"
 code=$?

@@ -25,8 +25,8 @@ if [ "$STACK" = cluster ]; then
     echo "error: the cluster stack needs the local Kubernetes cluster: run bash scripts/cluster.sh up" >&2
     exit 1
   fi
-  bash scripts/fleet_image.sh build >/dev/null  # cached when this checkout's image exists
-  bash scripts/cluster.sh load-image "$(bash scripts/fleet_image.sh archive)" localhost/odavl-perf/fleet:local
+  image="$(bash scripts/fleet_image.sh build | tail -n 1)"  # cached when this checkout's image exists
+  bash scripts/cluster.sh load-image ".state/images/fleet-${image##*:}.tar" localhost/odavl-perf/fleet:local
 fi
 pulumi stack select --create "$STACK" >/dev/null
 # Every stack but local is updated through the policy pack (target allow-list, production guard,

@@ -330,8 +330,14 @@ def _job(spec: FleetSpec, component: str, parallel: int, args: list[str], items:
             "parallelism": parallel,
             "completions": parallel,
             "completionMode": "Indexed",
-            # A lost load generator is reported by the master, not silently replaced mid-run.
-            "backoffLimit": 0,
+            # A lost load generator is reported by the master, not silently replaced mid-run;
+            # the other workers go on: one failed index does not fail (and stop) the whole Job
+            # until every worker has failed.
+            **(
+                {"backoffLimitPerIndex": 0, "maxFailedIndexes": parallel - 1}
+                if component == "worker"
+                else {"backoffLimit": 0}
+            ),
             "activeDeadlineSeconds": spec.active_deadline_seconds,
             "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
             "template": _pod_template(spec, component, args, items),
