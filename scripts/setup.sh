@@ -38,7 +38,14 @@ t=$(date +%s)
 APT_PACKAGES=(postgresql postgresql-contrib prometheus influxdb wrk chromium openssl)
 # The fleet image is built here without a registry (scripts/fleet_image.sh): buildah runs its
 # steps with runc (crun fails on this kernel's cgroups), on a base made by mmdebstrap.
-if [ "$SCOPE" != local ]; then APT_PACKAGES+=(buildah mmdebstrap runc); fi
+# The local cluster's node packages too (scripts/kubernetes_versions.env), installed here so its
+# background build below never needs apt at the same time as a later step.
+if [ "$SCOPE" != local ]; then
+  # shellcheck source=scripts/kubernetes_versions.env
+  source scripts/kubernetes_versions.env
+  # shellcheck disable=SC2206 # a space-separated list of package names
+  APT_PACKAGES+=(buildah mmdebstrap runc $CLUSTER_APT_PACKAGES)
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -59,6 +66,15 @@ for svc in postgresql prometheus influxdb; do
   fi
 done
 took "$t"
+
+# The local cluster's Kubernetes binaries (full set-up only): a build of minutes that needs
+# nothing from the steps below, so it starts now, in the background, and is awaited at the end.
+# Nothing is built when they are cached (scripts/cluster.sh build returns at once).
+K8S_BUILD_PID=""
+if [ "$SCOPE" != local ]; then
+  bash scripts/cluster.sh build > "$CACHE/kubernetes-build.log" 2>&1 &
+  K8S_BUILD_PID=$!
+fi
 
 # ---------------------------------------------------------------------------- 2. Pulumi engine
 step "Pulumi CLI ${PULUMI_VERSION}"
@@ -242,8 +258,12 @@ step "Kubernetes binaries for the local cluster"
 t=$(date +%s)
 if [ "$SCOPE" = local ]; then
   echo "    skipped (--local: only the cluster stack and its tests use them)"
+elif ! wait "$K8S_BUILD_PID"; then
+  tail -n 30 "$CACHE/kubernetes-build.log" >&2
+  echo "error: building the Kubernetes binaries failed (log above: .cache/kubernetes-build.log)" >&2
+  exit 1
 else
-  bash scripts/cluster.sh build
+  tail -n 2 "$CACHE/kubernetes-build.log"
 fi
 took "$t"
 
@@ -252,7 +272,8 @@ t=$(date +%s)
 if [ "$SCOPE" = local ]; then
   echo "    skipped (--local: only the cluster stack and its tests use it)"
 else
-  echo "    $(bash scripts/fleet_image.sh build | tail -n 1) ($(bash scripts/fleet_image.sh archive))"
+  image="$(bash scripts/fleet_image.sh build | tail -n 1)"
+  echo "    $image (.state/images/fleet-${image##*:}.tar)"
 fi
 took "$t"
 
