@@ -1,15 +1,17 @@
 """The real single-node Kubernetes cluster of scripts/cluster.sh, for the tests that need one.
 
 `ensure_cluster(repo_root)` starts it when `scripts/cluster.sh status` says it is not healthy
-(the first start builds the binaries: minutes) and returns its kubeconfig. The cluster is left
-running afterwards, for the next test and the `cluster` stack; `scripts/cluster.sh down` stops
-it. Pods that generate load must use hostNetwork and target 127.0.0.1: there is no pod network.
-Images are never pulled: import them first with `load_image` and use `imagePullPolicy: Never`.
+(the first start builds the binaries: minutes) and returns its kubeconfig. The
+`cluster_kubeconfig` fixture stops a cluster it started after its module;
+`scripts/cluster.sh down` stops one by hand. Pods that generate load must use hostNetwork and
+target 127.0.0.1. Images are never pulled: import them first with `load_image` (IfNotPresent
+finds an imported image by its name).
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,22 @@ def load_image(repo_root: Path, archive: Path) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="session")
-def cluster_kubeconfig() -> Path:
-    """The running local cluster's kubeconfig (import this fixture into a test module)."""
-    return ensure_cluster(REPO_ROOT)
+@pytest.fixture(scope="module")
+def cluster_kubeconfig() -> Iterator[Path]:
+    """The running local cluster's kubeconfig (import this fixture into a test module).
+
+    A cluster this fixture started is stopped again after the module (about 10 s each way
+    when the binaries are cached): its components would otherwise take CPU from the latency
+    measurements of the tests that follow. A cluster that was already running stays.
+    """
+    started = not cluster_running(REPO_ROOT)
+    kubeconfig = ensure_cluster(REPO_ROOT)
+    yield kubeconfig
+    if started:
+        subprocess.run(
+            ["bash", str(_script(REPO_ROOT)), "down"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
