@@ -179,4 +179,7 @@ if load_test is not None:
     pulumi.export("resultsPath", load_test.results_path)
     pulumi.export("reportPath", load_test.report_path)
     pulumi.export("reportUris", load_test.report_uris)
+    pulumi.export("generators", load_test.generators)
+    pulumi.export("regression", load_test.regression)
+    pulumi.export("openModel", load_test.open_model)
     enforce_slo_gate(load_test)  # last: a failing verdict fails the update after the outputs

@@ -4,9 +4,20 @@ Wraps the dynamic resource of `components/providers/loadtest_run.py`, whose modu
 says when a new run happens (run id, target, profile, stages or thresholds changed; `pulumi
 preview` shows the run as `replace` naming those inputs); the run itself is
 `loadtests.pipeline.run_pipeline`, the same as `python -m loadtests run`'s. Outputs: the verdict
-("pass"|"warn"|"fail"|"no-data"), the gate's exit code (0 / 99, see loadtests/exit_codes.py),
-each threshold's value and state, a summary of the run, the baseline run id and the report
-locations (local path; S3 URIs when configured).
+("pass"|"warn"|"fail"|"no-data"|"no-verdict"), the gate's exit code (0 / 99 / 3, see
+loadtests/exit_codes.py), each threshold's value and state, a summary of the run, the baseline
+run id, the report locations (local path; S3 URIs when configured) and the load generators'
+health (`generators`: saturated, the reason, whether it was accepted, and per worker its CPU
+busy share, mean CPU and event-loop lag p99). A run on saturated generators gets "no-verdict"
+unless `sloAcceptSaturatedGenerators` accepts it; with `slo.enforce` that fails the update too.
+`regression`: this run against the last `sloRegressionRuns` passing runs of the stack and profile
+(loadtests/slo/regression.py: outcome regression / no change / improvement / inconclusive, the p95
+and p99 differences with their bootstrap intervals and p-values); with `sloRegressionGate` a
+regression fails the verdict, otherwise it is reported only.
+`open_model`: an arrival-rate run's figures (loadtests/results/open_model.py: iterations planned,
+started and dropped, requested and achieved rate, the p95/p99 from the intended start beside
+the service time, which metric the thresholds use) and, for a capacity search, the highest rate
+and users that met every threshold and the first threshold that broke; None in the closed model.
 
 Test users and the database DSN go in as secret inputs; the test users reach the runner's
 environment, the DSN the report's slow-statement query, and neither ever an output or a log.
@@ -40,6 +51,8 @@ from loadtests.run.config import DEFAULT_PRODUCTION_HOSTS
 
 __all__ = ["LoadTestRun", "LoadTestRunArgs", "SloGateFailed", "enforce_slo_gate", "gate_failure"]
 
+ACCEPT_SATURATED_KEY = "odavl-perf:sloAcceptSaturatedGenerators"
+
 PASSING_VERDICTS = ("pass", "warn")
 
 
@@ -63,8 +76,14 @@ class LoadTestRunArgs:
         profile, max_users, time_scale, stages: the load profile (stages override the profile's).
         workers, think_time_min_s, think_time_max_s, user_weights, browser_share: fleet and users.
         scenario: a locustfile of the user's own (`loadLocustfile`) instead of the suite's journeys.
+        executor: the executor (`loadExecutor` and its keys) in `Executor.as_dict()` form; {} =
+            the closed model (loadtests/run/arrival.py).
         thresholds: SLO threshold lines (loadtests/slo/spec.py syntax); baseline: "previous"|"none"|run id.
         enforce: a failing verdict fails `pulumi up` (outputs and report stay readable).
+        accept_saturated_generators: judge a run on saturated load generators anyway
+            (`sloAcceptSaturatedGenerators`); otherwise its verdict is "no-verdict".
+        regression_runs, regression_min_effect_pct, regression_gate: the statistical regression
+            criterion (`sloRegressionRuns`, `sloRegressionMinEffectPercent`, `sloRegressionGate`).
         reports_dir: local results directory (runs kept under <reports_dir>/<stack>/runs/).
         s3: {"bucket", "prefix", "endpoint", "retention_days"} or None for local reports only.
         fleet: {"kind": "local"} or {"kind": "kubernetes", "namespace", "context", ...}.
@@ -89,10 +108,15 @@ class LoadTestRunArgs:
     user_weights: Mapping[str, int] = field(default_factory=dict)
     browser_share: float = 0.0
     scenario: str = ""
+    executor: Mapping[str, Any] = field(default_factory=dict)
     allow_production: bool = False
     max_duration_s: float | None = None
     baseline: str = "previous"
     enforce: bool = False
+    accept_saturated_generators: bool = False
+    regression_runs: int = 5
+    regression_min_effect_pct: float = 5.0
+    regression_gate: bool = False
     reports_dir: str = "reports"
     s3: Mapping[str, Any] | None = None
     fleet: Mapping[str, Any] = field(default_factory=lambda: {"kind": "local"})
@@ -138,11 +162,16 @@ class LoadTestRunArgs:
             user_weights=dict(load.user_weights),
             browser_share=load.browser_share,
             scenario=load.scenario,
+            executor=_executor_input(getattr(load, "executor", None)),
             allow_production=load.allow_production,
             max_duration_s=getattr(load, "max_duration_s", None),
             thresholds=tuple(settings.slo.thresholds),
             baseline=settings.slo.baseline,
             enforce=settings.slo.enforce,
+            accept_saturated_generators=getattr(settings.slo, "accept_saturated_generators", False),
+            regression_runs=getattr(settings.slo, "regression_runs", 5),
+            regression_min_effect_pct=getattr(settings.slo, "regression_min_effect_pct", 5.0),
+            regression_gate=getattr(settings.slo, "regression_gate", False),
             reports_dir=reports.local_dir,
             s3=s3,
             fleet=fleet,
@@ -175,10 +204,15 @@ class LoadTestRunArgs:
             # The path and the content's digest: editing the scenario starts a new run.
             "scenario": os.path.abspath(self.scenario) if self.scenario else "",
             "scenario_digest": file_digest(self.scenario) if self.scenario else "",
+            "executor": dict(self.executor),
             "allow_production": self.allow_production,
             "max_duration_s": self.max_duration_s,
             "thresholds": list(self.thresholds),
             "baseline": self.baseline,
+            "accept_saturated_generators": bool(self.accept_saturated_generators),
+            "regression_runs": int(self.regression_runs),
+            "regression_min_effect_pct": float(self.regression_min_effect_pct),
+            "regression_gate": bool(self.regression_gate),
             # Absolute, so the provider process writes where the program means, whatever its cwd.
             "reports_dir": os.path.abspath(self.reports_dir),
             "s3": dict(self.s3) if self.s3 else None,
@@ -202,6 +236,9 @@ class LoadTestRun(pulumi.ComponentResource):
     results_path: pulumi.Output[str]
     report_path: pulumi.Output[str]
     report_uris: pulumi.Output[list]
+    generators: pulumi.Output[dict]
+    regression: pulumi.Output[dict]
+    open_model: pulumi.Output[dict]
 
     def __init__(self, name: str, args: LoadTestRunArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, None, opts)
@@ -222,6 +259,9 @@ class LoadTestRun(pulumi.ComponentResource):
         self.results_path = run.results_path
         self.report_path = run.report_path
         self.report_uris = run.report_uris
+        self.generators = run.generators
+        self.regression = run.regression
+        self.open_model = run.open_model
         self.register_outputs(
             {
                 "verdict": self.verdict,
@@ -232,8 +272,16 @@ class LoadTestRun(pulumi.ComponentResource):
                 "results_path": self.results_path,
                 "report_path": self.report_path,
                 "report_uris": self.report_uris,
+                "generators": self.generators,
+                "regression": self.regression,
+                "open_model": self.open_model,
             }
         )
+
+
+def _executor_input(executor: Any) -> dict[str, Any]:
+    """The executor input: {} for the closed model (as stacks from before the open model had)."""
+    return executor.as_dict() if executor is not None and executor.open_model else {}
 
 
 def _top_level_child_urn(
@@ -258,6 +306,13 @@ def gate_failure(
     if verdict is None or verdict in PASSING_VERDICTS:
         return None
     text = (summary or {}).get("text") or verdict
+    if verdict == "no-verdict":
+        return (
+            f"SLO gate gave no verdict: the load generators were saturated, so the run measured them "
+            f"as much as the target ({text}); add workers or lower the load per worker, or set "
+            f"{ACCEPT_SATURATED_KEY} to true to judge such a run anyway; outputs are recorded "
+            f"(stack output generators), report: {report_path}"
+        )
     return f"SLO gate failed ({text}); outputs are recorded, report: {report_path}"
 
 

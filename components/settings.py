@@ -32,11 +32,14 @@ import pulumi
 import yaml
 
 from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.arrival import CLOSED, EXECUTORS, Executor, RateStage
+from loadtests.run.arrival import parse_duration as parse_arrival_duration
 from loadtests.run.config import PRODUCTION_MAX_USERS, is_loopback, is_production_host, scenario_problems
 from loadtests.run.shape import PROFILES as PROFILE_STAGES
 from loadtests.run.shape import Stage
 from loadtests.run.target_tls import ca_bundle_problem
 from loadtests.slo import evaluate as slo
+from loadtests.slo.regression import MIN_RUNS as REGRESSION_MIN_RUNS
 from ops.ephemeral import is_ephemeral
 
 NAMESPACE = "odavl-perf"
@@ -49,6 +52,7 @@ DB_MANAGEMENT = ("sql", "provider")
 DB_TUNING = ("manage", "verify", "off")
 CHARTS = ("prometheus", "influxdb", "loki", "grafana")
 MAX_USERS_CAP = 5000
+REGRESSION_MAX_RUNS = 50  # more runs reach back past changes the comparison should see
 # The permission for one production load test: this variable set to the stack's name for that
 # `pulumi up` only (the load-test workflow sets it from its input). Never a stack setting, so no
 # committed file can pre-approve every update.
@@ -164,6 +168,8 @@ class LoadSettings:
     allow_production: bool  # from ALLOW_PRODUCTION_ENV for this update, never from a stack file
     max_duration_s: int
     test_users: Any  # secret Output[str]: JSON list of {"email", "password"}
+    # loadExecutor and its keys (loadtests/run/arrival.py); the closed model by default.
+    executor: Executor = field(default_factory=Executor)
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,13 @@ class SloSettings:
     thresholds: tuple[str, ...]
     enforce: bool
     baseline: str
+    # sloAcceptSaturatedGenerators: judge a run on saturated load generators anyway.
+    accept_saturated_generators: bool = False
+    # The statistical regression criterion (loadtests/slo/regression.py): K earlier passing
+    # runs, the effect-size floor in percent, and whether a regression fails the verdict.
+    regression_runs: int = 5
+    regression_min_effect_pct: float = 5.0
+    regression_gate: bool = False
 
 
 @dataclass(frozen=True)
@@ -640,6 +653,7 @@ def _parse_load(r: _Reader, target: TargetSettings, *, allow_production: bool) -
 
     # Every user group logs in before its first request, so test users are always needed.
     test_users = r.secret("testUsers", required=True, check=_check_test_users)
+    executor = _parse_executor(r, workers, browser, production=target.is_production and enabled)
     return LoadSettings(
         enabled=enabled,
         profile=profile,
@@ -656,6 +670,141 @@ def _parse_load(r: _Reader, target: TargetSettings, *, allow_production: bool) -
         allow_production=allow_production,
         max_duration_s=max_minutes * 60,
         test_users=test_users,
+        executor=executor,
+    )
+
+
+OPEN_MODEL_METRICS = ("http_req_latency_intended", "iterations", "dropped_iterations")
+
+
+def _parse_executor(r: _Reader, workers: int, browser_percent: int, *, production: bool) -> Executor:
+    """loadExecutor and the keys it reads: each checked with its own key named in the message."""
+    kind = r.string("loadExecutor", choices=EXECUTORS)
+    if kind not in EXECUTORS or kind == CLOSED:
+        return Executor()
+
+    def duration(key: str, low: float = 0.0) -> float:
+        value = r.value(key)
+        try:
+            seconds = parse_arrival_duration(str(value))
+        except ValueError:
+            r.problem(key, value, "a duration such as 1s, 30s, 2m or 1m30s")
+            return max(low, 1.0)
+        if seconds <= low:
+            r.problem(key, value, f"a duration above {low:g} s such as 1s, 30s or 2m")
+        return seconds
+
+    def decimal(key: str, low: float, high: float, expected: str) -> float:
+        return r.decimal(key, low=low, high=high, expected=expected)
+
+    time_unit = duration("loadArrivalTimeUnit")
+    rate = 0.0
+    if kind in ("constant-arrival-rate", "capacity"):
+        rate = float(
+            r.integer(
+                "loadArrivalRate", low=1, high=1_000_000, expected="iterations per time unit, 1 or more"
+            )
+        )
+    stages: list[RateStage] = []
+    start_rate = 0.0
+    if kind == "ramping-arrival-rate":
+        start_rate = float(r.integer("loadArrivalStartRate", low=0, high=1_000_000))
+        items = r.structured("loadArrivalStages", list)
+        if not items:
+            r.problem(
+                "loadArrivalStages",
+                items,
+                "at least one stage {duration: 1m, target: 50} for ramping-arrival-rate",
+            )
+        for index, item in enumerate(items):
+            where = f"loadArrivalStages[{index}]"
+            if not isinstance(item, dict) or set(item) != STAGE_KEYS:
+                r.problem(
+                    where,
+                    item,
+                    "a mapping with exactly the keys duration and target, e.g. {duration: 1m, target: 50}",
+                )
+                continue
+            try:
+                seconds = parse_arrival_duration(str(item["duration"]))
+            except ValueError:
+                r.problem(f"{where}.duration", item["duration"], "a duration such as 30s, 2m or 1m30s")
+                continue
+            try:
+                target = _as_int(item["target"])
+            except ValueError:
+                r.problem(f"{where}.target", item["target"], "a whole number of iterations per time unit")
+                continue
+            if target < 0:
+                r.problem(f"{where}.target", target, "iterations per time unit, 0 or more")
+            stages.append(RateStage(seconds, float(target)))
+    pre_allocated = r.integer("loadPreAllocatedUsers", low=0, high=MAX_USERS_CAP)
+    max_arrival = r.integer("loadMaxArrivalUsers", low=1, high=MAX_USERS_CAP)
+    if pre_allocated > max_arrival:
+        r.problem("loadPreAllocatedUsers", pre_allocated, f"at most loadMaxArrivalUsers ({max_arrival})")
+    if max_arrival < workers:
+        r.problem(
+            "loadMaxArrivalUsers",
+            max_arrival,
+            f"at least loadWorkers ({workers}): one user per worker or more",
+        )
+    if production and max_arrival > PRODUCTION_MAX_USERS:
+        r.problem(
+            "loadMaxArrivalUsers",
+            max_arrival,
+            f"at most {PRODUCTION_MAX_USERS} users on production (the documented maximum capacity)",
+        )
+    if browser_percent:
+        r.problem(
+            "loadBrowserSharePercent",
+            browser_percent,
+            f"0 with loadExecutor {kind} (the browser users run in the closed model only)",
+        )
+    executor = Executor(
+        kind=kind,
+        rate=rate,
+        time_unit_s=time_unit,
+        duration_s=duration("loadArrivalDuration") if kind == "constant-arrival-rate" else 0.0,
+        start_rate=start_rate,
+        stages=tuple(stages),
+        pre_allocated_users=pre_allocated,
+        max_users=max_arrival,
+    )
+    if kind != "capacity":
+        return executor
+    max_rate = float(r.integer("loadCapacityMaxRate", low=1, high=1_000_000))
+    if max_rate <= rate:
+        r.problem(
+            "loadCapacityMaxRate",
+            int(max_rate),
+            f"a rate above loadArrivalRate ({rate:g}), where the search starts",
+        )
+    step_s = duration("loadCapacityStepDuration", low=4.999)
+    confirm_s = duration("loadCapacityConfirmDuration")
+    if confirm_s < step_s:
+        r.problem(
+            "loadCapacityConfirmDuration",
+            r.value("loadCapacityConfirmDuration"),
+            "at least loadCapacityStepDuration",
+        )
+    return Executor(
+        **{
+            **executor.as_dict(),
+            "stages": (),
+            "capacity_max_rate": max_rate,
+            "capacity_growth": decimal(
+                "loadCapacityGrowth",
+                1.0,
+                10.0,
+                "a factor above 1 and at most 10 (1.5 = each step 50 % faster)",
+            ),
+            "capacity_precision": r.integer(
+                "loadCapacityPrecisionPercent", low=1, high=50, expected="a percentage from 1 to 50"
+            )
+            / 100,
+            "capacity_step_s": step_s,
+            "capacity_confirm_s": confirm_s,
+        }
     )
 
 
@@ -704,11 +853,39 @@ def _parse_slo(r: _Reader, load: LoadSettings) -> SloSettings:
                 line,
                 "no web_vitals_* threshold while loadBrowserSharePercent is 0 (no browser users measure it)",
             )
+    for index, line in enumerate(lines):
+        metric = line.split("{", 1)[0].split(":", 1)[0].strip() if isinstance(line, str) else ""
+        if metric in OPEN_MODEL_METRICS and not load.executor.open_model:
+            # Only the arrival-rate executors measure these: the gate would report no data.
+            r.problem(
+                f"sloThresholds[{index}]",
+                line,
+                f"no {metric} threshold while loadExecutor is closed (only the arrival-rate executors "
+                "measure it)",
+            )
     thresholds = [line for line in lines if isinstance(line, str)]
     baseline = r.string("sloBaseline", expected="previous, none or a run id")
     if baseline not in ("previous", "none") and not _RUN_ID.match(baseline):
         r.problem("sloBaseline", baseline, "previous, none or a run id")
-    return SloSettings(thresholds=tuple(thresholds), enforce=r.boolean("sloEnforce"), baseline=baseline)
+    return SloSettings(
+        thresholds=tuple(thresholds),
+        enforce=r.boolean("sloEnforce"),
+        baseline=baseline,
+        accept_saturated_generators=r.boolean("sloAcceptSaturatedGenerators"),
+        regression_runs=r.integer(
+            "sloRegressionRuns",
+            low=REGRESSION_MIN_RUNS,
+            high=REGRESSION_MAX_RUNS,
+            expected=f"{REGRESSION_MIN_RUNS} to {REGRESSION_MAX_RUNS} earlier passing runs",
+        ),
+        regression_min_effect_pct=r.decimal(
+            "sloRegressionMinEffectPercent",
+            low=0.0,
+            high=100.0,
+            expected="a percentage above 0 and at most 100",
+        ),
+        regression_gate=r.boolean("sloRegressionGate"),
+    )
 
 
 def _threshold_problems(lines: list[Any]) -> list[str]:

@@ -16,7 +16,7 @@ import pulumi
 
 from components.observability_values import service_urls
 from components.settings import DatabaseSettings, Settings
-from loadtests.run.config import InfluxExport, SuiteConfig
+from loadtests.run.config import InfluxExport, SuiteConfig, open_model_stages
 from loadtests.run.shape import profile_stages
 from loadtests.run.target_tls import read_ca_bundle
 
@@ -99,17 +99,25 @@ def fleet_suite_config(settings: Settings) -> str:
         influxdb = InfluxExport(
             enabled=True, url=service_urls(settings.kubernetes.namespace)["influxdb"], database="k6"
         )
+    executor = load.executor
+    # An arrival-rate executor replaces the profile (as in the local runner's suite config): the
+    # pods play its stages, named after it; a capacity search judges its steps by the lines.
+    open_model = executor.open_model
     return SuiteConfig(
         target=settings.target.base_url,
         run_id=load.run_id,
         stack=settings.stack,
         environment=settings.environment,
-        profile=load.profile,
-        max_users=load.max_users,
+        profile=executor.kind if open_model else load.profile,
+        max_users=executor.max_users if open_model else load.max_users,
         time_scale=load.time_scale,
         # The stages themselves: the pods play what they are given (loadtests/suite/harness.py),
         # as the local runner's processes do.
-        stages=profile_stages(load.profile, load.max_users, load.time_scale, load.stages),
+        stages=open_model_stages(executor)
+        if open_model
+        else profile_stages(load.profile, load.max_users, load.time_scale, load.stages),
+        executor=executor,
+        thresholds=tuple(settings.slo.thresholds) if open_model else (),
         user_weights=dict(load.user_weights),
         think_time_min_s=load.think_time_min_s,
         think_time_max_s=load.think_time_max_s,

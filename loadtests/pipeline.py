@@ -13,9 +13,14 @@ The steps, each one optional except the run:
 2. run: `fleet_runner(config)` returns the results document, with the live abort check
    (`loadtests.slo.evaluate.LiveAbortCheck`) in the config when a threshold has abortOnFail;
 3. gate: with thresholds, the SLO evaluation against the baseline and its exit code
-   (`loadtests.exit_codes`); without, the run's status decides the exit code;
+   (`loadtests.exit_codes`); without, the run's status decides the exit code; either way a run
+   on saturated generators gets no verdict (exit code 3) unless `accept_saturated_generators`;
 4. archive: with `reports_dir`, the judged results are stored under
    `<reports_dir>/<stack>/runs/<run_id>.json` (a rerun under the same run id replaces them);
+   before that, the statistical regression criterion (`loadtests.slo.regression`) compares a
+   completed run with the last K passing runs of its stack and profile stored there; its result
+   is the document's `regression` (and the `regression` output); with `RegressionPolicy.gate`, a
+   "regression" turns a passing verdict into "fail" (exit code 99);
 5. report: with `html_report`, the self-contained HTML report next to the results (`.html`);
    a report problem is logged and never loses the verdict;
 6. upload: with an S3 target, the results and the report (`loadtests.publish.s3`).
@@ -54,14 +59,19 @@ from loadtests.results.archive import (
     BaselineError,
     LocalDirectoryStore,
     RunArchive,
+    last_passing_in,
     resolve_baseline_in,
     run_key,
 )
+from loadtests.results.distributions import document_histogram
 from loadtests.results.files import write_atomically
+from loadtests.results.generators import generators_output, generators_saturated
 from loadtests.results.metrics import summary_value
+from loadtests.results.open_model import open_model_summary
 from loadtests.run.config import RunConfig
 from loadtests.run.runner import run_local
 from loadtests.slo.evaluate import Evaluation, LiveAbortCheck, apply_evaluation, judge
+from loadtests.slo.regression import RegressionPolicy, RegressionResult, compare_documents, inconclusive
 from loadtests.slo.spec import Threshold
 
 __all__ = [
@@ -71,6 +81,8 @@ __all__ = [
     "PipelineResult",
     "could_not_run",
     "db_p95_bound",
+    "regression_for",
+    "regression_gated",
     "result_outputs",
     "results_location",
     "run_pipeline",
@@ -113,6 +125,10 @@ class PipelineRequest:
         html_report: write the HTML report next to the results.
         dsn: libpq DSN for the report's slow statements (pg_stat_statements); never logged.
         s3: where to upload the results and the report; None: no upload.
+        accept_saturated_generators: judge a run whose generators were saturated anyway
+            (otherwise its verdict is "no-verdict", exit code 3).
+        regression: the statistical regression criterion (K runs, effect floor, gate or report
+            only); it needs `reports_dir`. None: not computed.
     """
 
     config: RunConfig
@@ -122,6 +138,8 @@ class PipelineRequest:
     html_report: bool = False
     dsn: str | None = field(default=None, repr=False)
     s3: S3Target | None = None
+    accept_saturated_generators: bool = False
+    regression: RegressionPolicy | None = field(default_factory=RegressionPolicy)
 
 
 @dataclass(frozen=True)
@@ -207,14 +225,28 @@ def result_outputs(
         "report_path": locations.get("report_path"),
         "report_uris": list(locations.get("report_uris") or []),
         "upload": locations.get("upload"),
+        "generators": generators_output(judged),
+        "regression": judged.get("regression"),
+        "open_model": open_model_summary(judged),
         "started_at": judged.get("started_at"),
         "ended_at": judged.get("ended_at"),
     }
 
 
-def status_exit_code(doc: Mapping[str, Any]) -> int:
-    """The exit code of a run without a gate: completed 0, aborted 99, anything else 2."""
+def regression_gated(evaluation: Evaluation, result: RegressionResult) -> Evaluation | None:
+    """The evaluation failed by a "regression" (for `RegressionPolicy.gate`), or None when the
+    verdict stays: no regression, or no passing verdict to fail (fail, no-data, no-verdict)."""
+    if result.outcome != "regression" or not evaluation.passed:
+        return None
+    return replace(evaluation, verdict="fail", reason=f"statistical regression ({result.reason})")
+
+
+def status_exit_code(doc: Mapping[str, Any], accept_saturated_generators: bool = False) -> int:
+    """The exit code of a run without a gate: completed 0, aborted 99, anything else 2; a
+    completed or aborted run on saturated generators 3 (no verdict) unless that is accepted."""
     status = doc.get("status")
+    if status in ("completed", "aborted") and generators_saturated(doc) and not accept_saturated_generators:
+        return exit_codes.NO_VERDICT
     if status == "completed":
         return exit_codes.PASS
     return exit_codes.SLO_BREACHED if status == "aborted" else exit_codes.COULD_NOT_RUN
@@ -323,6 +355,35 @@ def _baseline(request: PipelineRequest, config: RunConfig) -> dict[str, Any] | N
     return dict(found.doc) if found else None
 
 
+def regression_for(
+    archives: Sequence[RunArchive], doc: Mapping[str, Any], policy: RegressionPolicy
+) -> RegressionResult:
+    """A completed run against the last `policy.runs` passing runs of its stack and profile that
+    carry histograms, from the first archive that has enough; a problem is logged and gives
+    "inconclusive", never a lost verdict (shared by the pipeline and `python -m loadtests gate`)."""
+    if doc.get("status") != "completed":
+        return inconclusive(f"the run is {doc.get('status')}, not completed", policy)
+    try:
+        earlier = last_passing_in(
+            archives, doc, policy.runs, accept=lambda other: document_histogram(other) is not None
+        )
+        return compare_documents(doc, [run.doc for run in earlier], policy)
+    except Exception as exc:  # a by-product like the report: the verdict stands without it
+        log.exception("the regression criterion for %s could not be computed", doc.get("run_id"))
+        return inconclusive(f"the comparison with earlier runs failed ({type(exc).__name__})", policy)
+
+
+def _regression(request: PipelineRequest, doc: Mapping[str, Any]) -> RegressionResult | None:
+    """This run against the last K passing runs in `reports_dir`; None without an archive or a
+    policy."""
+    policy = request.regression
+    if policy is None or request.reports_dir is None:
+        return None
+    if request.baseline == "none":
+        return inconclusive("no comparison with earlier runs (the baseline is none)", policy)
+    return regression_for([RunArchive(LocalDirectoryStore(request.reports_dir))], doc, policy)
+
+
 def run_pipeline(request: PipelineRequest, *, fleet_runner: FleetRunner = run_local) -> PipelineResult:
     """Run, judge, store, report and upload one load test (see the module docstring).
 
@@ -332,8 +393,13 @@ def run_pipeline(request: PipelineRequest, *, fleet_runner: FleetRunner = run_lo
     try:
         baseline_doc = _baseline(request, config)
         live_check = LiveAbortCheck(request.thresholds, baseline_doc)
-        if live_check.active:
+        capacity = config.executor.kind == "capacity"
+        # A capacity search breaks thresholds on purpose (its steps above the capacity): no live
+        # abort; it judges each step with the gate's own lines instead.
+        if live_check.active and not capacity:
             config = replace(config, live_check=live_check)
+        if capacity and not config.thresholds:
+            config = replace(config, thresholds=tuple(t.key for t in request.thresholds))
         Path(config.results_path).parent.mkdir(parents=True, exist_ok=True)
         log.info("run %s/%s: starting against %s", config.stack, config.run_id, config.target)
         doc = dict(fleet_runner(config))
@@ -342,10 +408,25 @@ def run_pipeline(request: PipelineRequest, *, fleet_runner: FleetRunner = run_lo
 
     evaluation: Evaluation | None = None
     if request.thresholds:
-        evaluation, exit_code = judge(doc, request.thresholds, baseline_doc)
+        evaluation, exit_code = judge(
+            doc, request.thresholds, baseline_doc, accept_saturated=request.accept_saturated_generators
+        )
         doc = apply_evaluation(doc, evaluation)
     else:
-        exit_code = status_exit_code(doc)
+        exit_code = status_exit_code(doc, request.accept_saturated_generators)
+    regression = _regression(request, doc)
+    if regression is not None:
+        gated = (
+            regression_gated(evaluation, regression)
+            if evaluation is not None and request.regression is not None and request.regression.gate
+            else None
+        )
+        if gated is not None:
+            evaluation, regression = gated, replace(regression, gated=True)
+            exit_code = exit_codes.exit_code_for(gated.verdict, doc)
+            doc = apply_evaluation(doc, gated)
+        doc["regression"] = regression.to_dict()
+        log.info("run %s/%s: regression criterion: %s", config.stack, config.run_id, regression.reason)
     log.info(
         "run %s/%s: %s, verdict %s (exit code %d)",
         config.stack,

@@ -18,6 +18,7 @@ from reference_app.api import api_routes
 from reference_app.config import AppConfig
 from reference_app.db import Database
 from reference_app.errors import ApiError
+from reference_app.latency import ExtraLatencyMiddleware
 from reference_app.observability import Metrics, ObservabilityMiddleware
 from reference_app.pages import page_routes
 from reference_app.params import parse_query
@@ -81,7 +82,15 @@ def create_app(config: AppConfig) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ObservabilityMiddleware, metrics=app_metrics)],
+        middleware=[
+            Middleware(ObservabilityMiddleware, metrics=app_metrics),
+            # Inside the observability middleware: the app's own timings include the extra wait.
+            *(
+                [Middleware(ExtraLatencyMiddleware, delay_ms=config.extra_latency_ms)]
+                if config.extra_latency_ms
+                else []
+            ),
+        ],
         exception_handlers={ApiError: api_error_response, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

@@ -27,6 +27,8 @@ class AppConfig:
     statement_timeout_ms: int = 5000
     session_ttl_s: int = 8 * 3600
     slow_dashboard_delay_ms: int = 1500
+    # A deliberately slower build: extra milliseconds before every /api/ request (0: off).
+    extra_latency_ms: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppConfig:
@@ -61,6 +63,7 @@ class AppConfig:
             ),
             session_ttl_s=int(number("STUDIOHUB_SESSION_TTL_S", cls.session_ttl_s, 60, 30 * 86400)),
             slow_dashboard_delay_ms=int(number("STUDIOHUB_SLOW_DASHBOARD_DELAY_MS", 1500, 0, 10000)),
+            extra_latency_ms=int(number("STUDIOHUB_EXTRA_LATENCY_MS", 0, 0, 10000)),
         )
         if config.pool_min_size > config.pool_max_size:
             problems.append(

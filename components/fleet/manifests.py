@@ -310,9 +310,7 @@ def _pod_template(
             },
             "containers": [_container(spec, component, args)],
             "volumes": volumes,
-            **(
-                {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if spec.host_network else {}
-            ),
+            **({"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if spec.host_network else {}),
         },
     }
 

@@ -7,10 +7,11 @@ one of these inputs changes (and `pulumi preview` shows the resource as `replace
     target       the base URL under test
     profile, max_users, time_scale, stages      the load profile
     thresholds   the SLO threshold lines (a new gate is a new verdict, so a new run)
+    executor     the executor and its settings (`loadExecutor`: closed, or an arrival rate)
 
 Other inputs (workers, think times, user weights, browser share, CA bundle, baseline choice,
-report and S3 settings, test users, DSN) do not start a run by themselves; they apply to the
-next one.
+accepting saturated generators, the regression criterion's settings, report and S3 settings,
+test users, DSN) do not start a run by themselves; they apply to the next one.
 Deleting the resource deletes nothing: every run's results stay in the store as baselines
 (S3 expiry and local clean-up are the stores' own business).
 
@@ -55,10 +56,12 @@ from loadtests.pipeline import (
     run_pipeline,
     s3_target,
 )
+from loadtests.run.arrival import Executor
 from loadtests.run.config import RunConfig, parse_test_users
 from loadtests.run.progress import ProgressThrottle, progress_line
 from loadtests.run.runner import run_local
 from loadtests.run.shape import Stage
+from loadtests.slo.regression import RegressionPolicy
 from loadtests.slo.spec import Threshold, ThresholdSpecError, parse_thresholds, settings_problems
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "execute_run",
     "input_problems",
     "pipeline_request",
+    "regression_policy",
     "run_outputs",
     "run_triggers",
 ]
@@ -86,6 +90,7 @@ RUN_TRIGGERS = (
     "thresholds",
     "scenario",
     "scenario_digest",
+    "executor",
 )
 SECRET_INPUTS = ("test_users", "dsn")
 FLEET_KINDS = ("local", "kubernetes")
@@ -101,6 +106,9 @@ OUTPUT_NAMES = (
     "report_path",
     "report_uris",
     "upload",
+    "generators",
+    "regression",
+    "open_model",
     "started_at",
     "ended_at",
 )
@@ -125,6 +133,9 @@ def _normal(key: str, value: Any) -> Any:
         return [str(line).strip() for line in (value or [])]
     if key in ("scenario", "scenario_digest"):
         return value or ""  # absent in a stack from before scenarios: the suite, as ""
+    if key == "executor":  # absent in a stack from before the open model: the closed model, {}
+        executor = Executor.from_dict(value) if isinstance(value, Mapping) else Executor()
+        return executor.as_dict() if executor.open_model else {}
     return value
 
 
@@ -214,6 +225,11 @@ def _run_config(props: Mapping[str, Any], results_path: Path) -> RunConfig:
         "scenario": props.get("scenario") or None,
         "run_timeout_s": float(props["max_duration_s"]) if props.get("max_duration_s") else None,
     }
+    executor = Executor.from_dict(props.get("executor"))
+    if executor.open_model:
+        optional["executor"] = executor
+        # A capacity search judges each step with the gate's own lines.
+        optional["thresholds"] = tuple(str(line) for line in props.get("thresholds") or ())
     known = {f.name for f in fields(RunConfig)}
     if "browser_share" in known and props.get("browser_share") is not None:
         optional["browser_share"] = float(props["browser_share"])
@@ -284,6 +300,20 @@ def _run_fleet(
     return dict(outcome.results)
 
 
+def regression_policy(props: Mapping[str, Any]) -> RegressionPolicy:
+    """The regression criterion's policy from the inputs; unset inputs keep its defaults."""
+    defaults = RegressionPolicy()
+    runs, floor = props.get("regression_runs"), props.get("regression_min_effect_pct")
+    try:
+        return RegressionPolicy(
+            runs=int(runs) if runs is not None else defaults.runs,
+            min_effect_pct=float(floor) if floor is not None else defaults.min_effect_pct,
+            gate=bool(props.get("regression_gate")),
+        )
+    except ValueError as exc:
+        raise LoadTestRunError(f"regression settings: {exc}") from None
+
+
 def pipeline_request(props: Mapping[str, Any], thresholds: tuple[Threshold, ...]) -> PipelineRequest:
     """The pipeline's request for the resource's inputs: every step, results in `reports_dir`."""
     results_path = results_location(props["reports_dir"], props["stack"], props["run_id"])
@@ -295,6 +325,8 @@ def pipeline_request(props: Mapping[str, Any], thresholds: tuple[Threshold, ...]
         html_report=True,
         dsn=props.get("dsn") or None,
         s3=s3_target(props.get("s3")),
+        accept_saturated_generators=bool(props.get("accept_saturated_generators")),
+        regression=regression_policy(props),
     )
 
 
@@ -381,6 +413,9 @@ class LoadTestRunResource(Resource):
     report_path: Output[str]
     report_uris: Output[list]
     upload: Output[dict]
+    generators: Output[dict]
+    regression: Output[dict]
+    open_model: Output[dict]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: ResourceOptions | None = None) -> None:
         super().__init__(LoadTestRunProvider(), name, {**props, **dict.fromkeys(OUTPUT_NAMES)}, opts)

@@ -12,9 +12,17 @@ A target that is not a loopback address needs its environment named (--environme
 production). A target host listed by --production-host (default: odavl.studio, www.odavl.studio)
 is production whatever the label says: such a run needs --environment production, the permission
 --allow-production for this one run, and at most 2000 users.
+Open model (k6's executors, loadtests/run/arrival.py): --executor constant-arrival-rate --rate 50
+--duration 30s, or ramping-arrival-rate --start-rate 0 --rate-stages 30s:50,1m:50,30s:0, with
+--pre-allocated-users and --max-users (the pool's limit); each request's latency from its
+iteration's intended start is recorded as http_req_latency_intended beside http_req_duration.
+--executor capacity --rate 10 --capacity-max-rate 500 --threshold 'http_req_failed: rate<0.01'
+searches the highest rate that meets every --threshold line.
 The run goes through `loadtests.pipeline.run_pipeline` (the run alone: no gate, no archive).
-Exit codes (loadtests/exit_codes.py): 0 completed, 99 aborted by a live check, 2 interrupted,
-failed or bad input.
+Each Locust process samples its CPU and event-loop lag; a run whose generators were saturated
+(loadtests/results/generators.py) exits 3, no verdict, unless --accept-saturated-generators.
+Exit codes (loadtests/exit_codes.py): 0 completed, 99 aborted by a live check, 3 completed on
+saturated generators, 2 interrupted, failed or bad input.
 """
 
 from __future__ import annotations
@@ -31,7 +39,10 @@ from rich.table import Table
 
 from loadtests.errors import ConfigError
 from loadtests.pipeline import PipelineRequest, run_pipeline
+from loadtests.report.console import render_generators
+from loadtests.report.open_model import render_open_model
 from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.arrival import CLOSED, EXECUTORS, Executor, RateStage, parse_duration
 from loadtests.run.config import (
     DEFAULT_PRODUCTION_HOSTS,
     LOOPBACK_NAMES,
@@ -100,6 +111,34 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+def parse_duration_option(text: str) -> float:
+    """ "30s", "2m", "1m30s", "500ms" -> seconds (above 0)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a duration above 0 such as 30s, 2m or 1m30s")
+    return seconds
+
+
+def parse_rate_stages(text: str) -> tuple[RateStage, ...]:
+    """ "30s:50,1m:50,30s:0" -> ramping stages of (duration, iterations per time unit)."""
+    stages = []
+    for item in text.split(","):
+        duration, sep, target = item.strip().partition(":")
+        try:
+            stage = RateStage(parse_duration(duration), float(target))
+        except ValueError:
+            stage = None
+        if not sep or stage is None or stage.target < 0:
+            raise argparse.ArgumentTypeError(
+                f"stage {item!r} must be DURATION:RATE, e.g. 30s:50 (50 iterations per time unit)"
+            )
+        stages.append(stage)
+    return tuple(stages)
+
+
 def parse_weights(text: str) -> dict[str, int]:
     """ "dashboard=25,insight=20" -> weights; unknown groups are refused."""
     weights = {}
@@ -147,7 +186,12 @@ def add_parser(subparsers: Any) -> None:
         help="PEM file of CA certificates to trust for an https target, besides the system store",
     )
     p.add_argument("--profile", default="staged", choices=sorted(PROFILES))
-    p.add_argument("--max-users", type=_non_negative_int, default=1200, help="users at the profile's peak")
+    p.add_argument(
+        "--max-users",
+        type=_non_negative_int,
+        default=1200,
+        help="users at the profile's peak; with an arrival-rate executor, the most users of its pool",
+    )
     p.add_argument(
         "--time-scale",
         type=_positive_float,
@@ -201,7 +245,82 @@ def add_parser(subparsers: Any) -> None:
         help="a scenario of your own: user classes derived from loadtests.suite.user_base.SuiteUser "
         "(default: the specification's journeys)",
     )
+    _add_executor_options(p)
+    p.add_argument(
+        "--accept-saturated-generators",
+        action="store_true",
+        help="exit as the run's status says even when its load generators were saturated "
+        "(default: exit 3, no verdict)",
+    )
     p.set_defaults(handler=run_command)
+
+
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("open model (arrival-rate executors)")
+    group.add_argument("--executor", choices=EXECUTORS, default=CLOSED, help="how iterations start")
+    group.add_argument(
+        "--rate", type=_positive_float, help="iterations per --time-unit (capacity: the first step)"
+    )
+    group.add_argument(
+        "--time-unit", type=parse_duration_option, default=1.0, help="the rates' time unit (1s)"
+    )
+    group.add_argument("--duration", type=parse_duration_option, help="constant-arrival-rate: e.g. 30s")
+    group.add_argument(
+        "--start-rate", type=float, default=0.0, help="ramping-arrival-rate: the rate at the start"
+    )
+    group.add_argument(
+        "--rate-stages", type=parse_rate_stages, default=(), help="ramping-arrival-rate: DURATION:RATE,..."
+    )
+    group.add_argument(
+        "--pre-allocated-users",
+        type=_non_negative_int,
+        help="users created before the first iteration (default: 10, at most --max-users)",
+    )
+    group.add_argument("--capacity-max-rate", type=_positive_float, help="capacity: the highest rate to try")
+    group.add_argument(
+        "--capacity-growth", type=float, default=1.5, help="capacity: factor from one step to the next (1.5)"
+    )
+    group.add_argument(
+        "--capacity-precision", type=float, default=5.0, help="capacity: bisection precision in percent (5)"
+    )
+    group.add_argument(
+        "--capacity-step", type=parse_duration_option, default=20.0, help="capacity: each step's length (20s)"
+    )
+    group.add_argument(
+        "--capacity-confirm",
+        type=parse_duration_option,
+        default=60.0,
+        help="capacity: the confirming hold (1m)",
+    )
+    group.add_argument(
+        "--threshold",
+        action="append",
+        metavar="LINE",
+        help="capacity: an SLO threshold line each step is judged with (repeatable)",
+    )
+
+
+def executor_from_args(args: argparse.Namespace) -> Executor:
+    """The executor the options ask for (its problems are named by RunConfig.validate)."""
+    if args.executor == CLOSED:
+        return Executor()
+    max_users = args.max_users
+    pre_allocated = args.pre_allocated_users if args.pre_allocated_users is not None else min(10, max_users)
+    return Executor(
+        kind=args.executor,
+        rate=args.rate or 0.0,
+        time_unit_s=args.time_unit,
+        duration_s=args.duration or 0.0,
+        start_rate=args.start_rate,
+        stages=tuple(args.rate_stages),
+        pre_allocated_users=pre_allocated,
+        max_users=max_users,
+        capacity_max_rate=args.capacity_max_rate or 0.0,
+        capacity_growth=args.capacity_growth,
+        capacity_precision=args.capacity_precision / 100.0,
+        capacity_step_s=args.capacity_step,
+        capacity_confirm_s=args.capacity_confirm,
+    )
 
 
 def environment_of(args: argparse.Namespace) -> str:
@@ -262,6 +381,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ),
         log_dir=args.log_dir,
         scenario=args.locustfile,
+        executor=executor_from_args(args),
+        thresholds=tuple(getattr(args, "threshold", None) or ()),
         **extra,
     )
 
@@ -297,7 +418,8 @@ def run_command(args: argparse.Namespace, console: Console | None = None) -> int
     with Live(progress_table(None), console=console, refresh_per_second=2, transient=False) as live:
         show = functools.partial(_show_progress, live)
         result = run_pipeline(
-            PipelineRequest(config), fleet_runner=functools.partial(run_local, on_tick=show)
+            PipelineRequest(config, accept_saturated_generators=args.accept_saturated_generators),
+            fleet_runner=functools.partial(run_local, on_tick=show),
         )
     doc = result.doc
     requests = doc["metrics"].get("http_reqs", {}).get("count", 0)
@@ -311,6 +433,8 @@ def run_command(args: argparse.Namespace, console: Console | None = None) -> int
     if doc["abort_reason"]:
         summary += f" ({doc['abort_reason']})"
     console.print(summary)
+    render_generators(doc, console)
+    render_open_model(doc, console)
     console.print(f"results: {Path(args.results).resolve()}")
     return result.exit_code
 

@@ -6,9 +6,10 @@ Colour on a terminal, plain text on export (`export_text`, the analysis report f
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -17,14 +18,20 @@ from rich.text import Text
 
 from loadtests.analysis.bottlenecks import CATEGORIES
 from loadtests.analysis.result import Analysis
+from loadtests.results.generators import health_line
 from loadtests.results.metrics import format_value
 from loadtests.slo import evaluate as slo
+from loadtests.slo.regression import regression_line
 
 __all__ = [
     "STATE_STYLES",
     "STATUS_STYLE",
     "export_text",
+    "generators_text",
+    "regression_text",
     "render",
+    "render_generators",
+    "render_regression",
     "render_verdict",
     "report_path",
     "verdict_table",
@@ -37,6 +44,7 @@ STATE_STYLES = {
     "fail": "bold red",
     "no-data": "bold magenta",
     "no-baseline": "dim",
+    "no-verdict": "bold cyan",  # a verdict only: the generators were saturated
 }
 
 # Styles of the analysis's measurement rows.
@@ -110,6 +118,43 @@ def render_verdict(evaluation: slo.Evaluation, console: Console, run_id: str = "
     console.print(line)
 
 
+def generators_text(results_doc: Mapping[str, Any]) -> Text | None:
+    """The generator-health line of a run (None for results from before it was measured)."""
+    line = health_line(results_doc)
+    if line is None:
+        return None
+    section = results_doc.get("generators") or {}
+    if section.get("saturated"):
+        return Text(line, style="bold yellow" if section.get("accepted") else "bold red")
+    return Text(line, style="green")
+
+
+def render_generators(results_doc: Mapping[str, Any], console: Console) -> None:
+    """Print the generator-health line, if the results have one."""
+    text = generators_text(results_doc)
+    if text is not None:
+        console.print(text)
+
+
+_REGRESSION_STYLES = {"regression": "bold red", "improvement": "green", "no change": "green"}
+
+
+def regression_text(results_doc: Mapping[str, Any]) -> Text | None:
+    """The statistical-regression line of a run (None for results without the criterion)."""
+    section = results_doc.get("regression")
+    line = regression_line(section)
+    if line is None:
+        return None
+    return Text(line, style=_REGRESSION_STYLES.get(str(section["outcome"]), "dim"))
+
+
+def render_regression(results_doc: Mapping[str, Any], console: Console) -> None:
+    """Print the statistical-regression line, if the results have one."""
+    text = regression_text(results_doc)
+    if text is not None:
+        console.print(text)
+
+
 # --- the analysis ------------------------------------------------------------------------------
 
 
@@ -129,6 +174,14 @@ def _header(analysis: Analysis) -> Panel:
     )
     if results.get("abort_reason"):
         lines.append(f"\nAborted: {results['abort_reason']}", style="bold red")
+    generators = generators_text(results)
+    if generators is not None:
+        lines.append("\n")
+        lines.append(generators)
+    regression = regression_text(results)
+    if regression is not None:
+        lines.append("\n")
+        lines.append(regression)
     return Panel(lines, title="Load test analysis", expand=False)
 
 

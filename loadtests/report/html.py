@@ -3,8 +3,10 @@
 Everything is inline (CSS, a few lines of script for sorting, SVG charts) and the page's
 Content-Security-Policy forbids every network request, so the file opens the same from an
 artifact store, an e-mail or a laptop without a connection. Sections: verdict (the SLO
-gate's thresholds and the measurements), charts over time, endpoints, bottlenecks and
-recommendations, index suggestions, and the comparison with a baseline run.
+gate's thresholds and the measurements), the load generators' health (CPU and event-loop lag
+per worker; a saturated run has no verdict), charts over time, endpoints, bottlenecks and
+recommendations, index suggestions, and the comparison with a baseline run and, statistically,
+with the last K passing runs (the results' `regression` section, loadtests/slo/regression.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from loadtests.analysis.sources import (
     reference_app_query_source,
 )
 from loadtests.report.charts import Series, line_chart
+from loadtests.report.open_model import html_section as open_model_section
+from loadtests.results.generators import health_line
 from loadtests.results.metrics import format_value, summary_value
 from loadtests.slo import evaluate as slo
 
@@ -41,6 +45,7 @@ h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 18px; margin: 28px 0 10
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600; }
 .badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
 .badge.warn { background: var(--warn); } .badge.no-data, .badge.none { background: var(--muted); }
+.badge.no-verdict { background: #8250df; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -141,6 +146,39 @@ def _thresholds_table(evaluation: slo.Evaluation) -> str:
         '<table id="thresholds"><thead><tr><th>Metric</th><th>Threshold</th><th>Measured</th><th>Bound</th>'
         f"<th>Baseline</th><th>Result</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f'<p class="meta">{escape(evaluation.reason)}</p>'
+    )
+
+
+def _generators(results: Mapping[str, Any]) -> str:
+    """One line on the generators' health and, per worker, its CPU and event-loop lag."""
+    section = results.get("generators")
+    if not isinstance(section, Mapping):
+        return '<p class="muted" id="generators-line">Generator health was not measured in this run.</p>'
+    line = health_line(results) or ""
+    css = ("warn" if section.get("accepted") else "fail") if section.get("saturated") else "pass"
+    processes = [*(section.get("workers") or ()), *([section["master"]] if section.get("master") else [])]
+    rows = []
+    for worker in processes:
+        saturated = bool(worker.get("saturated"))
+        health = ("SATURATED: " if saturated else "") + str(worker.get("reason"))
+        rows.append(
+            "<tr>"
+            + _cell(f"{worker.get('id')} ({worker.get('role')})")
+            + _cell(_pct(worker.get("cpu_busy_fraction")), "num", worker.get("cpu_busy_fraction"))
+            + _cell(_pct(worker.get("cpu_mean")), "num", worker.get("cpu_mean"))
+            + _cell(_pct(worker.get("cpu_max")), "num", worker.get("cpu_max"))
+            + _cell(_pct(worker.get("cpu_wait_mean")), "num", worker.get("cpu_wait_mean"))
+            + _cell(_ms(worker.get("lag_p99_ms")), "num", worker.get("lag_p99_ms"))
+            + _cell(_ms(worker.get("lag_max_ms")), "num", worker.get("lag_max_ms"))
+            + _cell(health, "fail" if saturated else "")
+            + "</tr>"
+        )
+    return (
+        f'<p class="{css}" id="generators-line">{escape(line)}</p>'
+        '<table id="generators"><thead><tr><th>Process</th><th>Busy &gt; 90 % (share of run)</th>'
+        "<th>CPU mean</th><th>CPU max</th><th>Waiting for a CPU</th><th>Loop lag P99 ms</th>"
+        "<th>Loop lag max ms</th>"
+        f"<th>Health</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -351,6 +389,62 @@ def _comparison(results: Mapping[str, Any], baseline: Mapping[str, Any] | None) 
     )
 
 
+_REGRESSION_CSS = {"regression": "fail", "improvement": "pass", "no change": "pass", "inconclusive": "muted"}
+
+
+def _signed_pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} %"
+
+
+def _regression(results: Mapping[str, Any]) -> str:
+    """The statistical regression criterion: outcome, then per percentile the difference with
+    its bootstrap interval and the p-value against the earlier runs."""
+    section = results.get("regression")
+    if not isinstance(section, Mapping):
+        return '<p class="muted" id="regression-line">No statistical comparison with earlier runs.</p>'
+    outcome = str(section.get("outcome"))
+    gated = " (fails the gate)" if section.get("gated") else ""
+    rows = []
+    for item in section.get("percentiles") or ():
+        interval = item.get("interval_pct")
+        p_value = item.get("p_value")
+        state = str(item.get("outcome"))
+        rows.append(
+            "<tr>"
+            + _cell(f"P{item.get('percentile'):g}")
+            + _cell(_ms(item.get("baseline_ms")), "num", item.get("baseline_ms"))
+            + _cell(_ms(item.get("current_ms")), "num", item.get("current_ms"))
+            + _cell(_signed_pct(item.get("difference_pct")), "num", item.get("difference_pct"))
+            + _cell("-" if not interval else f"{interval[0]:+.1f} to {interval[1]:+.1f} %", "num")
+            + _cell("-" if p_value is None else f"{p_value:.3g}", "num", p_value)
+            + _cell(state, _REGRESSION_CSS.get(state, ""))
+            + "</tr>"
+        )
+    table = (
+        '<table id="regression"><thead><tr><th>Percentile</th><th>Earlier runs ms</th><th>This run ms</th>'
+        "<th>Difference</th><th>95 % interval</th><th>p (run to run)</th><th>Outcome</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else ""
+    )
+    runs = ", ".join(str(run_id) for run_id in section.get("baseline_run_ids") or ()) or "none"
+    note = (
+        f"Compared with {section.get('runs_compared', 0)} of {section.get('runs_required')} earlier "
+        f"passing runs ({runs}); effect floor {section.get('min_effect_pct')} %."
+    )
+    mann_whitney, slower = section.get("mann_whitney_p"), section.get("probability_slower")
+    if mann_whitney is not None and slower is not None:
+        note += (
+            f" Mann-Whitney U over the whole distribution: p = {mann_whitney:.3g}; a request of this "
+            f"run is slower than one of theirs with probability {slower:.2f}."
+        )
+    return (
+        f'<p class="{_REGRESSION_CSS.get(outcome, "")}" id="regression-line">'
+        f"<b>{escape(outcome.upper() + gated)}</b>: {escape(str(section.get('reason')))}</p>"
+        f'{table}<p class="muted" id="regression-runs">{escape(note)}</p>'
+    )
+
+
 def render_report(
     results: Mapping[str, Any],
     thresholds: Sequence[slo.Threshold] | None = None,
@@ -388,6 +482,8 @@ def render_report(
         + _thresholds_table(evaluation)
         + _measurements_table(analysis)
         + "</section>"
+        + f'<section id="generators-section"><h2>Load generators</h2>{_generators(results)}</section>'
+        + open_model_section(results)
         + f'<section id="charts-section"><h2>Over time</h2>{_charts(results, limits)}</section>'
         + f'<section id="endpoints-section"><h2>Endpoints</h2>{_endpoints_table(results, analysis)}</section>'
         + f'<section id="bottlenecks-section"><h2>Bottlenecks</h2>{_bottlenecks(analysis)}</section>'
@@ -397,6 +493,8 @@ def render_report(
         + f'<section id="indexes-section"><h2>Suggested indexes</h2>{_indexes(analysis)}</section>'
         + '<section id="baseline-section"><h2>Compared with the baseline</h2>'
         + _comparison(results, baseline)
+        + "<h3>Statistical comparison with earlier runs</h3>"
+        + _regression(results)
         + "</section></main>"
         + f"<script>{_SCRIPT}</script></body></html>\n"
     )

@@ -12,6 +12,9 @@ protocol. The default baseline is the previous passing run of the same stack and
 * passing: status "completed" and verdict "pass" or "warn" (warnings do not break the gate);
 * previous: the latest such run that started before the run being judged.
 
+The statistical regression criterion (loadtests/slo/regression.py) takes the last K such runs
+(`RunArchive.last_passing`, `last_passing_in`) instead of the one.
+
 Errors::
 
     LoadTestError (loadtests/errors.py)
@@ -25,7 +28,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +44,7 @@ __all__ = [
     "RunArchive",
     "RunNotFoundError",
     "StoredRun",
+    "last_passing_in",
     "profile_identity",
     "resolve_baseline_in",
     "run_key",
@@ -198,11 +202,11 @@ class RunArchive:
                 found.append(StoredRun(key, self.store.location(key), doc))
         return sorted(found, key=lambda run: _started(run.doc))  # type: ignore[arg-type, return-value]
 
-    def previous_passing(self, doc: Mapping[str, Any]) -> StoredRun | None:
-        """The latest passing run of the same stack and profile that started before `doc`."""
+    def earlier_passing(self, doc: Mapping[str, Any]) -> list[StoredRun]:
+        """Every passing run of the same stack and profile that started before `doc`, oldest first."""
         started = _started(doc)
         identity = profile_identity(doc)
-        candidates = [
+        return [
             run
             for run in self.runs(str(doc.get("stack")))
             if run.passed
@@ -210,7 +214,20 @@ class RunArchive:
             and profile_identity(run.doc) == identity
             and (started is None or _started(run.doc) < started)  # type: ignore[operator]
         ]
+
+    def previous_passing(self, doc: Mapping[str, Any]) -> StoredRun | None:
+        """The latest passing run of the same stack and profile that started before `doc`."""
+        candidates = self.earlier_passing(doc)
         return candidates[-1] if candidates else None
+
+    def last_passing(
+        self, doc: Mapping[str, Any], count: int, accept: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> list[StoredRun]:
+        """The last `count` passing runs of the same stack and profile before `doc`, oldest first
+        (fewer when the store has fewer); with `accept`, only the runs whose document it accepts
+        (e.g. those that carry histograms)."""
+        candidates = [run for run in self.earlier_passing(doc) if accept is None or accept(run.doc)]
+        return candidates[-count:] if count > 0 else []
 
     def resolve_baseline(self, doc: Mapping[str, Any], mode: str) -> StoredRun | None:
         """The baseline for `doc`: mode "previous" (default rule), "none", or an explicit run id."""
@@ -227,6 +244,31 @@ class RunArchive:
                 f"baseline run {mode!r} is not stored at {self.store.location(key)}; "
                 "expected 'previous', 'none' or the id of a stored run of this stack"
             ) from None
+
+
+def last_passing_in(
+    archives: Sequence[RunArchive],
+    doc: Mapping[str, Any],
+    count: int,
+    accept: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> list[StoredRun]:
+    """The last `count` passing runs before `doc` (see `RunArchive.last_passing`) from the first
+    archive that has that many, else from the one that has most; an archive that cannot be read
+    is skipped with a warning."""
+    best: list[StoredRun] = []
+    for archive in archives:
+        try:
+            found = archive.last_passing(doc, count, accept)
+        except BaselineError:
+            raise
+        except Exception as exc:  # a remote store's own errors (network, permissions)
+            log.warning("run store %s skipped: %s", type(archive.store).__name__, exc)
+            continue
+        if len(found) >= count:
+            return found
+        if len(found) > len(best):
+            best = found
+    return best
 
 
 def resolve_baseline_in(

@@ -7,6 +7,15 @@ Schema: loadtests/results/schema/results.schema.json (`schema_version` "1.0"). S
     counter {"type": "counter", "count", "rate_per_s"}
     gauge   {"type": "gauge", "value", "max"}
 
+Optional sections: `generators` (the load generators' CPU and event-loop lag, and whether they
+were saturated: loadtests/results/generators.py; absent from documents written before it was
+measured), `histograms` (the encoded HDR histograms of http_req_duration, overall and per
+endpoint, for the statistical regression criterion: loadtests/results/distributions.py),
+`executor` (arrival-rate runs: iterations planned, started and dropped, the requested and
+achieved rate; loadtests/suite/arrival.py), `capacity` (a capacity search's result and steps;
+loadtests/run/capacity.py), and `thresholds`, `verdict` and `regression` (added by the SLO
+gate and the pipeline).
+
 Trend values are milliseconds (web_vitals_cls is unitless). For `http_req_failed` and
 `error_rate`, passes are the failed requests (k6 semantics: the rate is the share that failed);
 for `checks`, passes are the passed checks.
@@ -115,11 +124,13 @@ def build_document(
     summaries: dict,
     timeline: list[dict],
     workers: list[dict],
+    generators: dict | None = None,
 ) -> dict:
-    """Assemble a results document; `summaries` is `MetricsCollector.summaries()`'s output."""
+    """Assemble a results document; `summaries` is `MetricsCollector.summaries()`'s output,
+    `generators` the generator-health section (loadtests/results/generators.py), if measured."""
     if status not in STATUSES:
         raise ResultsError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "stack": stack,
@@ -138,6 +149,11 @@ def build_document(
         "workers": workers,
         "errors": summaries["errors"],
     }
+    if generators is not None:
+        doc["generators"] = generators
+    if summaries.get("histograms"):
+        doc["histograms"] = summaries["histograms"]
+    return doc
 
 
 @cache

@@ -9,11 +9,21 @@ union of all samples.
 
 Values are recorded in integer ticks: `scale` ticks per unit (1000 per millisecond, i.e.
 microseconds, for latencies; 10 000 per unit for the unitless CLS).
+
+`record` is on every request's path, so it only appends the value to a list; the values are
+folded into the HDR counts in one batch (C-level conversion and counting, then one update per
+distinct tick) before anything reads the histogram, or once PENDING_LIMIT values wait. The
+counts, sum, minimum and maximum come out exactly as recording each value on its own would
+give them; a histogram allocates its HDR counts only when its first value is folded.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+from collections import Counter
+from functools import reduce
+from itertools import repeat
 
 from hdrh.histogram import HdrHistogram
 
@@ -23,6 +33,8 @@ SIGNIFICANT_DIGITS = 3
 # Latencies are held in microseconds from 1 µs to 10 minutes; a sample above is clamped.
 DEFAULT_SCALE = 1000
 DEFAULT_HIGHEST_UNITS = 600_000.0
+# Values waiting for a fold at most (memory stays bounded when nothing reads the histogram).
+PENDING_LIMIT = 8192
 
 
 class TrendHistogram:
@@ -33,30 +45,105 @@ class TrendHistogram:
         to it and counted in `clamped`.
     """
 
-    __slots__ = ("_highest_ticks", "_hist", "clamped", "scale", "total")
+    __slots__ = ("_clamped", "_hdr", "_highest_ticks", "_pending", "_total", "scale")
 
     def __init__(self, scale: int = DEFAULT_SCALE, highest: float = DEFAULT_HIGHEST_UNITS) -> None:
         self.scale = scale
         self._highest_ticks = int(highest * scale)
-        self._hist = HdrHistogram(1, self._highest_ticks, SIGNIFICANT_DIGITS)
-        self.clamped = 0
+        self._hdr: HdrHistogram | None = None  # created by the first fold with values
+        self._pending: list[float] = []
+        self._clamped = 0
         # Exact sum of the recorded values (in units) for the average; HDR's mean is bucketed.
-        self.total = 0.0
+        self._total = 0.0
 
     def record(self, value: float) -> None:
         """Record one sample (in units). Negative values count as 0."""
-        ticks = int(value * self.scale + 0.5)
-        if ticks < 1:
-            ticks = 1
-        elif ticks > self._highest_ticks:
-            ticks = self._highest_ticks
-            self.clamped += 1
-        self._hist.record_value(ticks)
-        self.total += value if value > 0 else 0.0
+        pending = self._pending
+        pending.append(value)
+        if len(pending) >= PENDING_LIMIT:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Fold the pending values into the HDR counts, exactly as `record_value` of each would.
+
+        A value becomes int(value * scale + 0.5) ticks, clamped to 1..highest (the clamped
+        ones counted); the ticks are counted (C-level), and each distinct tick adds its count
+        to the HDR bucket `_counts_index_for` would pick (the index arithmetic of hdrh's
+        HdrHistogram, checked against it by the unit tests). The sum adds the values in
+        recording order, as one-by-one recording did.
+        """
+        values = self._pending
+        if not values:
+            return
+        self._pending = []
+        hdr = self._hdr_counts()
+        scaled = map(operator.add, map(operator.mul, values, repeat(self.scale)), repeat(0.5))
+        ticks = Counter(map(int, scaled))
+        lowest, highest = min(ticks), max(ticks)
+        if lowest < 1 or highest > self._highest_ticks:
+            ticks = self._clamp(ticks)
+            lowest, highest = min(ticks), max(ticks)
+        counts = hdr.counts
+        unit = hdr.unit_magnitude
+        mask = hdr.sub_bucket_mask
+        bucket_shift = unit + hdr.sub_bucket_half_count_magnitude + 1
+        half_magnitude = hdr.sub_bucket_half_count_magnitude
+        half_count = hdr.sub_bucket_half_count
+        for tick, n in ticks.items():
+            bucket = (tick | mask).bit_length() - bucket_shift
+            counts[((bucket + 1) << half_magnitude) + (tick >> (bucket + unit)) - half_count] += n
+        hdr.total_count += len(values)
+        if lowest < hdr.min_value:
+            hdr.min_value = lowest
+        if highest > hdr.max_value:
+            hdr.max_value = highest
+        if min(values) < 0:
+            values = [value if value > 0 else 0.0 for value in values]
+        self._total = reduce(operator.add, values, self._total)
+
+    def _clamp(self, ticks: Counter) -> Counter:
+        clamped: Counter = Counter()
+        top = self._highest_ticks
+        for tick, n in ticks.items():
+            if tick < 1:
+                tick = 1
+            elif tick > top:
+                tick = top
+                self._clamped += n
+            clamped[tick] += n
+        return clamped
+
+    def _hdr_counts(self) -> HdrHistogram:
+        hdr = self._hdr
+        if hdr is None:
+            hdr = self._hdr = HdrHistogram(1, self._highest_ticks, SIGNIFICANT_DIGITS)
+        return hdr
+
+    @property
+    def _hist(self) -> HdrHistogram:
+        """The HDR histogram with every recorded value folded in."""
+        if self._pending:
+            self._fold()
+        return self._hdr_counts()
+
+    @property
+    def total(self) -> float:
+        """The sum of the recorded values (in units; negative ones as 0)."""
+        if self._pending:
+            self._fold()
+        return self._total
+
+    @property
+    def clamped(self) -> int:
+        """How many values were above `highest` (and recorded as `highest`)."""
+        if self._pending:
+            self._fold()
+        return self._clamped
 
     @property
     def count(self) -> int:
-        return self._hist.get_total_count()
+        hdr = self._hdr
+        return (hdr.total_count if hdr is not None else 0) + len(self._pending)
 
     def percentile(self, pct: float) -> float:
         """The nearest-rank value (in units) at percentile `pct` (0-100); 0.0 when empty.
@@ -96,15 +183,18 @@ class TrendHistogram:
         """Add every sample of `other` (same scale) to this histogram."""
         if other.scale != self.scale:
             raise ValueError(f"cannot merge histograms of scale {other.scale} into scale {self.scale}")
+        self._fold()  # this histogram's own values first: the sum keeps its order
         if other.count:
             self._hist.add(other._hist)
-        self.clamped += other.clamped
-        self.total += other.total
+        self._clamped += other.clamped
+        self._total += other.total
 
     def reset(self) -> None:
-        self._hist.reset()
-        self.clamped = 0
-        self.total = 0.0
+        self._pending = []
+        if self._hdr is not None:
+            self._hdr.reset()
+        self._clamped = 0
+        self._total = 0.0
 
     def encode(self) -> dict:
         """A small JSON/msgpack-safe payload: compressed counts plus the exact sum."""
@@ -119,10 +209,11 @@ class TrendHistogram:
         """Merge a payload produced by `encode()` of a histogram with the same scale."""
         if payload["scale"] != self.scale:
             raise ValueError(f"cannot merge histograms of scale {payload['scale']} into scale {self.scale}")
+        self._fold()  # this histogram's own values first: the sum keeps its order
         if payload["hdr"]:
             self._hist.decode_and_add(payload["hdr"])
-        self.total += payload["sum"]
-        self.clamped += payload["clamped"]
+        self._total += payload["sum"]
+        self._clamped += payload["clamped"]
 
     @classmethod
     def decode(cls, payload: dict, highest: float = DEFAULT_HIGHEST_UNITS) -> TrendHistogram:

@@ -17,6 +17,9 @@ __all__ = ["METRICS", "PERCENTILES", "USER_GROUPS", "format_value", "summary_of"
 # The metric catalogue of the results document: name -> (summary type, unit).
 METRICS: dict[str, tuple[str, str]] = {
     "http_req_duration": ("trend", "ms"),
+    # Arrival-rate runs only: each request's latency from its iteration's intended start
+    # (coordinated omission included); http_req_duration stays the service time.
+    "http_req_latency_intended": ("trend", "ms"),
     "api_response_time": ("trend", "ms"),
     "db_query_duration": ("trend", "ms"),
     "time_to_first_byte": ("trend", "ms"),
@@ -32,6 +35,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "auth_failures": ("counter", ""),
     "data_received": ("counter", "B"),
     "data_sent": ("counter", "B"),
+    # Arrival-rate runs only: iterations run to their end, and those dropped for want of a user.
+    "iterations": ("counter", ""),
+    "dropped_iterations": ("counter", ""),
     "vus": ("gauge", ""),
 }
 

@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 from loadtests.errors import ConfigError, TargetNotAllowedError
 from loadtests.results.metrics import USER_GROUPS
+from loadtests.run.arrival import ARRIVAL_LEAD_S, Executor
 from loadtests.run.shape import PROFILES, Stage, profile_stages
 from loadtests.run.target_tls import ca_bundle_problem
+from loadtests.slo.spec import settings_problems
 
 __all__ = [
     "CONFIG_ENV",
@@ -38,6 +40,7 @@ __all__ = [
     "is_loopback",
     "is_production_host",
     "load_test_users",
+    "open_model_stages",
     "parse_test_users",
     "scenario_problems",
 ]
@@ -148,8 +151,15 @@ class RunConfig:
     # Hard limit on the whole run; None = the profile's duration plus a margin.
     run_timeout_s: float | None = None
     log_dir: str | None = None
+    # How iterations start (loadtests/run/arrival.py): the closed model (the profile's users)
+    # by default, or an arrival-rate executor, which replaces the profile and think times.
+    executor: Executor = field(default_factory=Executor)
+    # The SLO threshold lines a capacity search judges each of its steps with.
+    thresholds: tuple[str, ...] = ()
 
     def resolved_stages(self) -> tuple[Stage, ...]:
+        if self.executor.open_model:
+            return open_model_stages(self.executor)
         return profile_stages(self.profile, self.max_users, self.time_scale, self.stages)
 
     def validate(self) -> None:
@@ -192,6 +202,7 @@ class RunConfig:
                     f"load.browser_share: {share!r} with a scenario of your own: the browser users belong "
                     "to the suite's own journeys; expected 0"
                 )
+        problems.extend(self._executor_problems())
         if self.prometheus.enabled and len(self.prometheus.worker_ports) not in (0, self.workers):
             problems.append(
                 f"prometheus.worker_ports: {len(self.prometheus.worker_ports)} ports given for "
@@ -199,6 +210,25 @@ class RunConfig:
             )
         if problems:
             raise ConfigError("invalid load-test settings:\n  " + "\n  ".join(problems))
+
+    def _executor_problems(self) -> list[str]:
+        executor = self.executor
+        workers = self.workers if isinstance(self.workers, int) else 1
+        problems = executor.problems(workers)
+        if executor.open_model and self.browser_share:
+            problems.append(
+                f"load.browser_share: {self.browser_share!r} with the {executor.kind} executor: the browser "
+                "users run in the closed model only; expected 0"
+            )
+        if executor.kind == "capacity":
+            if not self.thresholds:
+                problems.append(
+                    "load.thresholds: (none): the capacity search judges every step with the run's SLO "
+                    "threshold lines; expected at least one, such as 'http_req_failed: rate<0.01'"
+                )
+            else:
+                problems.extend(f"load.thresholds{p}" for p in settings_problems(list(self.thresholds)))
+        return problems
 
     def _environment_problems(self, host: str) -> list[str]:
         """Production is decided by the target host as well as the label, and needs the per-run
@@ -224,12 +254,21 @@ class RunConfig:
                 "ODAVL_ALLOW_PRODUCTION_RUN=<stack>)"
             )
         peak = max((stage.target for stage in self.stages), default=0) if self.stages else self.max_users
+        if self.executor.open_model:
+            peak = self.executor.max_users
         if isinstance(peak, int) and peak > PRODUCTION_MAX_USERS:
             problems.append(
                 f"load.max_users: {peak}: expected at most {PRODUCTION_MAX_USERS} users on production "
                 "(the specified maximum capacity)"
             )
         return problems
+
+
+def open_model_stages(executor: Executor) -> tuple[Stage, ...]:
+    """The profile an arrival-rate run plays: no users of Locust's own (the executor's pool
+    brings them), for the lead-in plus the schedule's length (a capacity search's longest;
+    it ends the run itself once it is done)."""
+    return (Stage(round(ARRIVAL_LEAD_S + executor.planned_duration_s(), 3), 0),)
 
 
 def scenario_problems(path: str) -> list[str]:
@@ -367,6 +406,10 @@ class SuiteConfig:
     # PEM text of the CA certificates trusted besides the system store (loadtests/run/target_tls.py);
     # the text rather than a path, so a worker pod verifies the target without a file mount.
     ca_bundle_pem: str = ""
+    # The executor (loadtests/run/arrival.py); an arrival-rate run's `stages` are
+    # open_model_stages(executor). `thresholds`: the lines a capacity search judges steps with.
+    executor: Executor = field(default_factory=Executor)
+    thresholds: tuple[str, ...] = ()
 
     def identity(self) -> dict:
         """The results document's run_id, stack, environment, target and profile."""
@@ -391,6 +434,8 @@ class SuiteConfig:
             "prometheus": {**self.prometheus.__dict__, "worker_ports": list(self.prometheus.worker_ports)},
             "influxdb": dict(self.influxdb.__dict__),
             "allowed_hosts": list(self.allowed_hosts),
+            "executor": self.executor.as_dict(),
+            "thresholds": list(self.thresholds),
         }
         return json.dumps(data, indent=2)
 
@@ -404,6 +449,8 @@ class SuiteConfig:
         data["prometheus"] = PrometheusExport(**{**prom, "worker_ports": tuple(prom.get("worker_ports", ()))})
         data["influxdb"] = InfluxExport(**data.get("influxdb", {}))
         data["allowed_hosts"] = tuple(data.get("allowed_hosts", LOOPBACK_NAMES))
+        data["executor"] = Executor.from_dict(data.get("executor"))
+        data["thresholds"] = tuple(data.get("thresholds", ()))
         return cls(**data)
 
     @classmethod

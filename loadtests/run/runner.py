@@ -127,13 +127,18 @@ class RunHandle:
 
 
 def _suite_config(config: RunConfig, run_dir: Path) -> SuiteConfig:
+    executor = config.executor
+    if executor.open_model:  # the executor replaces the profile: named after it, its user limit
+        profile, max_users = executor.kind, executor.max_users
+    else:
+        profile, max_users = (config.profile if not config.stages else "custom"), config.max_users
     return SuiteConfig(
         target=config.target,
         run_id=config.run_id,
         stack=config.stack,
         environment=config.environment,
-        profile=config.profile if not config.stages else "custom",
-        max_users=config.max_users,
+        profile=profile,
+        max_users=max_users,
         time_scale=config.time_scale,
         stages=config.resolved_stages(),
         user_weights=dict(config.user_weights),
@@ -150,6 +155,8 @@ def _suite_config(config: RunConfig, run_dir: Path) -> SuiteConfig:
         influxdb=config.influxdb,
         allowed_hosts=tuple(config.allowed_hosts),
         ca_bundle_pem=read_ca_bundle(config.ca_bundle) if config.ca_bundle else "",
+        executor=executor,
+        thresholds=tuple(config.thresholds),
     )
 
 

@@ -15,7 +15,12 @@ decide the verdict). Values are in the metric's unit: milliseconds for time tren
 CLS, ratios 0.0-1.0 for rates, per second for a counter's rate.
 
 Overall verdict: "fail" if any threshold fails or the run was aborted, else "no-data" if any has
-no data, else "warn" if any warns, else "pass".
+no data, else "warn" if any warns, else "pass". Then the generators: when the results say they
+were saturated (the `generators` section, loadtests/results/generators.py), the verdict is
+"no-verdict" instead, whatever the thresholds say (a saturated generator inflates latencies and
+under-delivers load, so neither a pass nor a fail is evidence), unless saturation is accepted
+(`accept_saturated=True`; None: as the results record it, `generators.accepted`). The thresholds'
+own states are still reported.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loadtests.exit_codes import exit_code_for
+from loadtests.results.generators import generators_saturated
 from loadtests.results.metrics import summary_value
 from loadtests.slo.spec import (
     GROUP_NAMES,
@@ -68,7 +74,7 @@ __all__ = [
 ]
 
 State = Literal["pass", "warn", "fail", "no-data", "no-baseline"]
-Verdict = Literal["pass", "warn", "fail", "no-data"]
+Verdict = Literal["pass", "warn", "fail", "no-data", "no-verdict"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +187,8 @@ class Evaluation:
     reason: str = ""
     baseline_run_id: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    # {"saturated", "accepted", "reason"} from the results' generators section; None without one.
+    generators: Mapping[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -194,6 +202,7 @@ class Evaluation:
             "baseline_run_id": self.baseline_run_id,
             "counts": dict(self.counts),
             "thresholds": [r.to_dict() for r in self.results],
+            "generators": dict(self.generators) if self.generators is not None else None,
         }
 
 
@@ -212,11 +221,13 @@ def evaluate(
     results_doc: Mapping[str, Any],
     thresholds: Sequence[Threshold],
     baseline_doc: Mapping[str, Any] | None = None,
+    accept_saturated: bool | None = None,
 ) -> Evaluation:
     """Judge all thresholds on a results document (schema 1.0); a pure function.
 
     A run stopped by an abortOnFail threshold (status "aborted") never passes: the threshold named
-    in `abort_reason` is reported as failed even if the final statistics recovered.
+    in `abort_reason` is reported as failed even if the final statistics recovered. A run on
+    saturated generators gets "no-verdict" unless `accept_saturated` (see the module docstring).
     """
     aborted = results_doc.get("status") == "aborted"
     abort_reason = results_doc.get("abort_reason") or ""
@@ -249,27 +260,51 @@ def evaluate(
             "pass": f"all {len(outcomes)} thresholds passed",
         }[verdict]
     baseline_run_id = baseline_doc.get("run_id") if baseline_doc else None
-    return Evaluation(tuple(outcomes), verdict, reason, baseline_run_id, counts)
+    generators = _generators(results_doc, accept_saturated)
+    if generators is not None and generators["saturated"]:
+        if generators["accepted"]:
+            reason += f"; generators saturated, judged anyway as accepted ({generators['reason']})"
+        else:
+            reason = f"generator saturated ({generators['reason']}); the thresholds alone give {verdict}"
+            verdict = "no-verdict"
+    return Evaluation(tuple(outcomes), verdict, reason, baseline_run_id, counts, generators)
+
+
+def _generators(results_doc: Mapping[str, Any], accept_saturated: bool | None) -> dict[str, Any] | None:
+    """{"saturated", "accepted", "reason"} of the results' generators section, None without one."""
+    section = results_doc.get("generators")
+    if not isinstance(section, Mapping):
+        return None
+    accepted = bool(section.get("accepted")) if accept_saturated is None else accept_saturated
+    return {
+        "saturated": generators_saturated(results_doc),
+        "accepted": accepted,
+        "reason": section.get("reason"),
+    }
 
 
 def judge(
     results_doc: Mapping[str, Any],
     thresholds: Sequence[Threshold],
     baseline_doc: Mapping[str, Any] | None,
+    accept_saturated: bool | None = None,
 ) -> tuple[Evaluation, int]:
     """The evaluation and its process exit code (loadtests/exit_codes.py); a pure function
     shared by the gate subcommand and the Pulumi provider."""
-    evaluation = evaluate(results_doc, thresholds, baseline_doc)
+    evaluation = evaluate(results_doc, thresholds, baseline_doc, accept_saturated)
     return evaluation, exit_code_for(evaluation.verdict, results_doc)
 
 
 def apply_evaluation(results_doc: Mapping[str, Any], evaluation: Evaluation) -> dict[str, Any]:
-    """A copy of the results document with its `thresholds` and `verdict` filled in by the gate."""
+    """A copy of the results document with its `thresholds` and `verdict` filled in by the gate
+    (and, with a generators section, whether the gate accepted saturated generators)."""
     doc = dict(results_doc)
     doc["thresholds"] = [
         r.to_dict() | {"baseline_run_id": evaluation.baseline_run_id} for r in evaluation.results
     ]
     doc["verdict"] = evaluation.verdict
+    if evaluation.generators is not None and isinstance(doc.get("generators"), Mapping):
+        doc["generators"] = dict(doc["generators"]) | {"accepted": bool(evaluation.generators["accepted"])}
     return doc
 
 

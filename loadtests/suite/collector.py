@@ -8,6 +8,7 @@ data only, so one verdict covers the whole fleet.
 
 Metric names follow k6 (the specification's script):
   trends   http_req_duration, api_response_time (= http_req_duration of /api/ endpoints),
+           http_req_latency_intended (arrival-rate runs: from the iteration's intended start),
            db_query_duration (the target's X-Db-Query-Duration header), time_to_first_byte,
            web_vitals_lcp/inp (ms), web_vitals_cls (unitless)
   rates    http_req_failed and error_rate (share of failed requests), checks (share passed)
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from loadtests.results.distributions import histograms_section
 from loadtests.results.document import counter_summary, gauge_summary, rate_summary, trend_summary
 from loadtests.results.histogram import TrendHistogram
 
@@ -63,6 +65,8 @@ class RequestSlot:
     duration: TrendHistogram = field(default_factory=TrendHistogram)
     ttfb: TrendHistogram = field(default_factory=TrendHistogram)
     db: TrendHistogram = field(default_factory=TrendHistogram)
+    # Arrival-rate runs: latency from the iteration's intended start (loadtests/suite/arrival.py).
+    intended: TrendHistogram = field(default_factory=TrendHistogram)
     requests: int = 0
     failures: int = 0
     bytes_received: int = 0
@@ -76,6 +80,7 @@ class RequestSlot:
             "duration": self.duration.encode(),
             "ttfb": self.ttfb.encode(),
             "db": self.db.encode(),
+            "intended": self.intended.encode(),
             "counts": self.counts(),
         }
 
@@ -83,6 +88,7 @@ class RequestSlot:
         self.duration.merge(other.duration)
         self.ttfb.merge(other.ttfb)
         self.db.merge(other.db)
+        self.intended.merge(other.intended)
         self._add_counts(other.counts())
 
     def counts(self) -> list[int]:
@@ -103,6 +109,8 @@ class RequestSlot:
             ttfb=TrendHistogram.decode(payload["ttfb"]),
             db=TrendHistogram.decode(payload["db"]),
         )
+        if "intended" in payload:  # absent from closed-model deltas of older workers
+            slot.intended.merge_encoded(payload["intended"])
         slot._add_counts(payload["counts"])
         return slot
 
@@ -168,8 +176,10 @@ class MetricsCollector:
         db_ms: float | None = None,
         bytes_received: int = 0,
         bytes_sent: int = 0,
+        intended_ms: float | None = None,
     ) -> None:
-        """Record one finished request; `now` is the wall-clock end time (epoch seconds)."""
+        """Record one finished request; `now` is the wall-clock end time (epoch seconds);
+        `intended_ms` its latency from its iteration's intended start (arrival-rate runs)."""
         slot = self._pending(endpoint, group, now)
         slot.duration.record(duration_ms)
         slot.requests += 1
@@ -179,6 +189,8 @@ class MetricsCollector:
             slot.ttfb.record(ttfb_ms)
         if db_ms is not None:
             slot.db.record(db_ms)
+        if intended_ms is not None:
+            slot.intended.record(intended_ms)
         slot.bytes_received += bytes_received
         slot.bytes_sent += bytes_sent
 
@@ -262,7 +274,7 @@ class MetricsCollector:
         return requests, failures
 
     def summaries(self, duration_s: float, vus: tuple[int, int] | None = None) -> dict:
-        """The results document's `metrics`, `endpoints`, `groups` and `errors` sections."""
+        """The results document's `metrics`, `endpoints`, `groups`, `errors` and `histograms` sections."""
         self.fold_pending()
         endpoints = sorted({e for e, _ in self.slots} | {e for _, e, _ in self.extra_trends})
         groups = sorted({g for _, g in self.slots} | {g for _, _, g in self.extra_trends})
@@ -278,7 +290,20 @@ class MetricsCollector:
                 for ep, errs in sorted(self.errors.items())
                 for err, n in sorted(errs.items(), key=lambda item: -item[1])
             ],
+            "histograms": self._histograms(),
         }
+
+    def _histograms(self) -> dict:
+        """The results document's `histograms` section (loadtests/results/distributions.py):
+        the merged http_req_duration histograms, overall and per endpoint."""
+        per_endpoint: dict[str, TrendHistogram] = {}
+        for (endpoint, _group), slot in self.slots.items():
+            per_endpoint.setdefault(endpoint, TrendHistogram()).merge(slot.duration)
+        overall = _merged(per_endpoint.values())
+        return histograms_section(
+            {"http_req_duration": overall},
+            {endpoint: {"http_req_duration": hist} for endpoint, hist in per_endpoint.items()},
+        )
 
     def _metric_map(self, selected, duration_s: float) -> dict:
         slots = [(e, s) for (e, g), s in self.slots.items() if selected(e, g)]
@@ -291,6 +316,9 @@ class MetricsCollector:
             out["http_req_duration"] = trend_summary(duration)
             if api.count:
                 out["api_response_time"] = trend_summary(api)
+            intended = _merged(s.intended for _, s in slots)
+            if intended.count:
+                out["http_req_latency_intended"] = trend_summary(intended)
             db = _merged(s.db for _, s in slots)
             if db.count:
                 out["db_query_duration"] = trend_summary(db)

@@ -4,10 +4,10 @@ Workers export the request-level series, the master exports `vus`; dashboards su
 series (`sum by (le, endpoint) (rate(...))`). Units follow Prometheus: seconds and bytes.
 Bucket edges sit on the SLO thresholds so `histogram_quantile` lands on them exactly.
 
-The request path only bumps plain counters (a `bisect` finds the bucket); a prometheus_client
-custom collector turns them into counter and histogram families at scrape time. That keeps
-the cost per request to about a microsecond, where one labelled `Histogram.observe` with
-its lock costs several.
+The request path only bumps plain counters (a `bisect` finds the bucket), found with one
+dictionary lookup per (endpoint, group, status); a prometheus_client custom collector turns
+them into counter and histogram families at scrape time. That keeps the cost per request to
+about a microsecond, where one labelled `Histogram.observe` with its lock costs several.
 
     http_reqs_total{endpoint,group,status}        counter
     http_req_failed_total{endpoint,group}         counter
@@ -66,8 +66,8 @@ class PrometheusExporter:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=False)
-        # (endpoint, group, status) -> requests
-        self.requests: dict[tuple[str, str, int], int] = {}
+        # (endpoint, group, status) -> [requests, its by_group entry, its by_endpoint entry]
+        self._entries: dict[tuple[str, str, int], list] = {}
         # (endpoint, group) -> [failed, duration buckets]
         self.by_group: dict[tuple[str, str], list] = {}
         # endpoint -> [successful, failed, ttfb buckets]
@@ -96,17 +96,15 @@ class PrometheusExporter:
         bytes_received: int,
         bytes_sent: int,
     ) -> None:
-        key = (endpoint, group, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        per_group = self.by_group.get((endpoint, group))
-        if per_group is None:
-            per_group = self.by_group[(endpoint, group)] = [0, _Buckets(len(_EDGES_MS))]
+        entry = self._entries.get((endpoint, group, status))
+        if entry is None:
+            entry = self._entry(endpoint, group, status)
+        entry[0] += 1
+        per_group = entry[1]
+        per_endpoint = entry[2]
         buckets = per_group[1]
         buckets.counts[bisect_left(_EDGES_MS, duration_ms)] += 1
         buckets.sum += duration_ms
-        per_endpoint = self.by_endpoint.get(endpoint)
-        if per_endpoint is None:
-            per_endpoint = self.by_endpoint[endpoint] = [0, 0, _Buckets(len(_EDGES_MS))]
         if failed:
             per_group[0] += 1
             per_endpoint[1] += 1
@@ -125,6 +123,21 @@ class PrometheusExporter:
             db.sum += db_ms
         self.data_received += bytes_received
         self.data_sent += bytes_sent
+
+    def _entry(self, endpoint: str, group: str, status: int) -> list:
+        per_group = self.by_group.get((endpoint, group))
+        if per_group is None:
+            per_group = self.by_group[(endpoint, group)] = [0, _Buckets(len(_EDGES_MS))]
+        per_endpoint = self.by_endpoint.get(endpoint)
+        if per_endpoint is None:
+            per_endpoint = self.by_endpoint[endpoint] = [0, 0, _Buckets(len(_EDGES_MS))]
+        entry = self._entries[(endpoint, group, status)] = [0, per_group, per_endpoint]
+        return entry
+
+    @property
+    def requests(self) -> dict[tuple[str, str, int], int]:
+        """(endpoint, group, status) -> requests."""
+        return {key: entry[0] for key, entry in list(self._entries.items())}
 
     def observe_check(self, endpoint: str, passed: bool) -> None:
         key = (endpoint, "pass" if passed else "fail")
@@ -153,7 +166,7 @@ class PrometheusExporter:
     # --- scrape time: prometheus_client custom collector ----------------------------------
     def collect(self) -> Iterator[Metric]:
         reqs = CounterMetricFamily("http_reqs", "Requests sent", labels=["endpoint", "group", "status"])
-        for (endpoint, group, status), n in list(self.requests.items()):
+        for (endpoint, group, status), n in self.requests.items():
             reqs.add_metric([endpoint, group, str(status)], n)
         yield reqs
         failed = CounterMetricFamily("http_req_failed", "Failed requests", labels=["endpoint", "group"])

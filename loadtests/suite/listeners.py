@@ -8,6 +8,15 @@ Worker side: every request is recorded into the process's `MetricsCollector` (ex
 HDR histograms) and handed to the exporters; at each Locust report (`report_to_master`, every
 3 s and once more at quit) the collector's delta travels to the master under data["odavl"].
 
+Generator health: every process samples its own CPU and event-loop lag on a timer
+(loadtests/suite/health.py) from the test's start to its stop; workers ship the samples with
+their reports, and the results document's `generators` section says whether any generator was
+saturated (loadtests/results/generators.py).
+
+Open model: with an arrival-rate executor (loadtests/suite/arrival.py) each request of an
+iteration is also recorded with its latency from the iteration's intended start
+(http_req_latency_intended), and a capacity search's steps into collectors of their own.
+
 Master side: `worker_report` merges each delta, so the master holds the union of all samples.
 A progress greenlet samples users once a second, closes 5-second timeline buckets, writes a
 progress line (for the runner's live view), writes a results-form snapshot for the live check,
@@ -28,6 +37,7 @@ from pathlib import Path
 
 import gevent
 from geventhttpclient.header import Headers
+from geventhttpclient.useragent import CompatResponse
 from locust.env import Environment
 from locust.event import Events
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, Runner, WorkerRunner
@@ -35,11 +45,15 @@ from locust.stats import StatsError
 
 from loadtests.results.document import build_document, write_document
 from loadtests.results.files import write_atomically
+from loadtests.results.generators import FleetHealth
 from loadtests.run.config import WORKER_ID_ENV, SuiteConfig
 from loadtests.run.shape import stage_at, total_duration
+from loadtests.suite.arrival import OpenModel, install_open_model
 from loadtests.suite.collector import TIMELINE_BUCKET_S, MetricsCollector
 from loadtests.suite.export_influx import HttpLineWriter, InfluxLineSink
 from loadtests.suite.export_prometheus import PrometheusExporter
+from loadtests.suite.health import HealthSampler
+from loadtests.suite.locust_fixes import cache_default_args
 from loadtests.suite.parent_watch import WORKER_GRACE_S, parent_pid, watch_parent
 
 __all__ = ["SuiteState", "setup_suite_listeners", "suite_state"]
@@ -76,7 +90,12 @@ class SuiteState:
         self.prometheus: PrometheusExporter | None = None
         self.influx: InfluxLineSink | None = None
         self.sinks: list = []
+        # Arrival-rate executors (loadtests/suite/arrival.py); None in the closed model.
+        self.open_model: OpenModel | None = None
+        # This process's CPU and event-loop lag, from the test's start to its stop (timer-driven).
+        self.sampler = HealthSampler()
         # master side
+        self.health = FleetHealth()
         self.workers: dict[str, WorkerRecord] = {}
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -119,17 +138,27 @@ class SuiteState:
                     db_ms = None
                 db_query = _header(headers, "X-Db-Query-Name")
         received = response_length or 0
+        now = time.time()
+        # Open model: the latency from the iteration's intended start, beside the service time.
+        intended_ms = self.open_model.intended_ms(response_time) if self.open_model is not None else None
         self.collector.record_request(
             name,
             group,
             duration_ms=response_time,
             failed=failed,
-            now=time.time(),
+            now=now,
             ttfb_ms=ttfb_ms,
             db_ms=db_ms,
             bytes_received=received,
             bytes_sent=bytes_sent,
+            intended_ms=intended_ms,
         )
+        if intended_ms is not None and self.open_model.step_collectors:  # a capacity search's step
+            step = self.open_model.step_collector()
+            if step is not None:
+                step.record_request(
+                    name, group, response_time, failed, now, ttfb_ms, db_ms, received, bytes_sent, intended_ms
+                )
         if failed:
             self.collector.record_error(name, StatsError.parse_error(exception))
         for sink in self.sinks:
@@ -139,6 +168,10 @@ class SuiteState:
 
     def record_check(self, endpoint: str, group: str, passed: bool) -> None:
         self.collector.record_check(endpoint, group, passed)
+        if self.open_model is not None and self.open_model.step_collectors:
+            step = self.open_model.step_collector()
+            if step is not None:
+                step.record_check(endpoint, group, passed)
         if self.prometheus is not None:
             self.prometheus.observe_check(endpoint, passed)
         if self.influx is not None:
@@ -159,7 +192,11 @@ class SuiteState:
 
     # --- worker -> master ------------------------------------------------------------------
     def on_report_to_master(self, client_id: str, data: dict, **_kwargs) -> None:
-        data["odavl"] = {"worker": self.worker_label or client_id, "delta": self.collector.take_delta()}
+        data["odavl"] = {
+            "worker": self.worker_label or client_id,
+            "delta": self.collector.take_delta(),
+            "health": self.sampler.take(),
+        }
 
     def on_worker_report(self, client_id: str, data: dict, **_kwargs) -> None:
         payload = data.get("odavl")
@@ -167,6 +204,7 @@ class SuiteState:
             return
         delta = payload["delta"]
         self.collector.merge_delta(delta)
+        self.health.add(payload["worker"], "worker", payload.get("health"), *self._health_window())
         record = self.workers.get(client_id)
         if record is None:
             record = self.workers[client_id] = WorkerRecord(payload["worker"], client_id)
@@ -229,7 +267,8 @@ class SuiteState:
         log.info("results written to %s (status %s)", path, self.status)
 
     def request_stop(self, status: str, reason: str | None) -> None:
-        """Stop the run early with `status` (aborted / interrupted / failed)."""
+        """Stop the run early with `status` (aborted / interrupted / failed; completed: a
+        capacity search that is done)."""
         if self.status != "running":
             return
         self.status = status
@@ -246,7 +285,10 @@ class SuiteState:
         started = self.started_at or now
         ended = self.ended_at if final and self.ended_at else now
         summaries = self.collector.summaries(max(ended - started, 1e-9), vus=(self.vus, self.vus_max))
-        return build_document(
+        if self.open_model is not None:
+            summaries = self.open_model.amend(summaries, max(ended - started, 1e-9), final)
+        self._fold_own_health()
+        doc = build_document(
             **self.config.identity(),
             started_at=started,
             ended_at=ended,
@@ -263,7 +305,23 @@ class SuiteState:
                 }
                 for w in sorted(self.workers.values(), key=lambda w: w.label)
             ],
+            generators=self.health.section(),
         )
+        if self.open_model is not None:  # the executor's (and a capacity search's) sections
+            doc.update(self.open_model.sections())
+        return doc
+
+    def _fold_own_health(self) -> None:
+        """This process's own health samples: the master's, or a standalone generator's."""
+        runner = self.environment.runner if self.environment else None
+        role = "master" if isinstance(runner, MasterRunner) else "local"
+        self.health.add(role, role, self.sampler.take(), *self._health_window())
+
+    def _health_window(self) -> tuple[float | None, float | None]:
+        """The health samples that count: from the start to the profile's (or an early) end."""
+        if self.started_at is None:
+            return None, None
+        return self.started_at, self.ended_at or self.started_at + total_duration(self.stages)
 
     def _close_buckets(self, everything: bool = False) -> None:
         started = self.started_at
@@ -360,7 +418,7 @@ class SuiteState:
         if local:
             # No workers ship deltas here: fold this process's own samples (bounded memory).
             self._fold_local()
-        self.vus = runner.user_count
+        self.vus = self.open_model.users() if self.open_model is not None else runner.user_count
         self.vus_max = max(self.vus_max, self.vus)
         self.users_by_bucket[int(now) // TIMELINE_BUCKET_S] = self.vus
         if self.prometheus is not None:
@@ -369,6 +427,7 @@ class SuiteState:
             self.influx.observe_users(self.vus)
         self._check_workers(runner)
         self._close_buckets()
+        self._fold_own_health()
         requests, failures = self.collector.totals()
         active = [] if local else [w for w in runner.clients.values() if w.state != STATE_MISSING]
         if not local and self.workers and not active and not self.stopping:
@@ -427,6 +486,19 @@ def _ttfb_and_bytes_sent(response) -> tuple[float | None, int]:
     the request's payload. Reading them costs nothing on the wire. Other senders (the browser
     users) set `ttfb_ms` and `bytes_sent` on the response they report.
     """
+    if isinstance(response, CompatResponse):
+        # A FastHttpUser's response: its slots read directly, as getattr(..., None) of the
+        # attributes it lacks (ttfb_ms, bytes_sent) would raise and catch an exception each.
+        try:
+            elapsed = response._elapsed
+            head = response._sent_request
+            request = response._request
+        except AttributeError:  # slots never set: no exchange took place (Locust's ErrorResponse)
+            pass
+        else:
+            payload = getattr(request, "payload", None) if request is not None else None
+            sent = (len(head) if head else 0) + (len(payload) if payload else 0)
+            return (elapsed * 1000.0 if elapsed is not None else None), sent
     ttfb_ms = getattr(response, "ttfb_ms", None)
     if ttfb_ms is None:
         elapsed = getattr(response, "_elapsed", None)
@@ -466,6 +538,7 @@ def suite_state(environment: Environment) -> SuiteState:
 
 def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
     """Register every listener of the suite on `events`; returns their shared state."""
+    cache_default_args()  # a worker's spawn messages would otherwise stall its loop 100 ms each
     state = SuiteState(config)
     _STATES[events] = state
 
@@ -517,7 +590,11 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
     events.test_start.add_listener(state.on_test_start)
     events.test_stopping.add_listener(state.on_test_stopping)
     events.test_stop.add_listener(state.on_test_stop)
+    events.test_start.add_listener(state.sampler.start)
+    events.test_stop.add_listener(state.sampler.stop)
     events.quitting.add_listener(state.on_quitting)
+    if config.executor.open_model:
+        state.open_model = install_open_model(events, state)
     return state
 
 

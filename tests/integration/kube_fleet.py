@@ -21,7 +21,8 @@ from kubernetes import client
 
 from components.fleet import manifests
 from components.fleet.manifests import FleetSpec
-from loadtests.run.config import SuiteConfig
+from loadtests.run.arrival import Executor
+from loadtests.run.config import SuiteConfig, open_model_stages
 from loadtests.run.shape import Stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +79,7 @@ def standing_fleet(
     test_users: list[dict[str, str]],
     stages: tuple[Stage, ...],
     workers: int = 2,
+    executor: Executor | None = None,
 ) -> StandingFleet:
     """Create a fresh namespace holding a fleet's standing objects; returns its Jobs (not started)."""
     run_id = f"fault-{uuid.uuid4().hex[:6]}"
@@ -102,8 +104,9 @@ def standing_fleet(
         run_id=run_id,
         stack="cluster-faults",
         environment="local",
-        profile="custom",
-        stages=stages,
+        profile=executor.kind if executor else "custom",
+        stages=open_model_stages(executor) if executor else stages,
+        executor=executor or Executor(),
         think_time_min_s=0.1,
         think_time_max_s=0.4,
         allowed_hosts=("127.0.0.1",),

@@ -1,8 +1,9 @@
-"""Faults of a Kubernetes run, each on the real local cluster (scripts/cluster.sh): a worker pod
+"""Runs on the real local cluster (scripts/cluster.sh): the faults, each a test (a worker pod
 deleted mid-run, the master pod deleted, the API server unreachable at the start, the run past
-its deadline, and a cancel (the engine's first Ctrl-C). The fleet is the project's own image,
-its Jobs come from components/fleet/manifests.py, and the controller and the provider's fleet
-runner are the code `pulumi up` runs; the target is the reference app on 127.0.0.1."""
+its deadline, a cancel: the engine's first Ctrl-C), and an open-model run split across pods.
+The fleet is the project's own image, its Jobs come from components/fleet/manifests.py, and the
+controller and the provider's fleet runner are the code `pulumi up` runs; the target is the
+reference app on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kubernetes import client, config
 from components.fleet.control import FleetController
 from components.fleet.kube_client import KubernetesFleetApi
 from components.providers.loadtest_run import LoadTestRunError, _run_fleet
+from loadtests.run.arrival import Executor
 from loadtests.run.config import RunConfig
 from loadtests.run.shape import Stage
 from loadtests.slo.evaluate import evaluate
@@ -59,8 +61,8 @@ def fleet(kube, image, reference_app) -> Iterator[Callable[[], StandingFleet]]:
     users = [{"email": email, "password": db.test_password} for email in db.test_user_emails]
     made: list[StandingFleet] = []
 
-    def make() -> StandingFleet:
-        made.append(standing_fleet(kube, image, app.base_url, users, STEADY))
+    def make(executor: Executor | None = None) -> StandingFleet:
+        made.append(standing_fleet(kube, image, app.base_url, users, STEADY, executor=executor))
         return made[-1]
 
     yield make
@@ -214,3 +216,21 @@ def test_a_cancel_stops_the_fleet_keeps_partial_results_and_leaves_no_job(kube, 
     assert left_in(kube, standing) == []
     assert load_after < 10  # the issue's bound for stopping the load
     assert gone_after < 30
+
+
+def test_a_constant_arrival_rate_run_is_split_across_the_worker_pods_and_exact_in_total(
+    fleet, cluster_kubeconfig
+):
+    executor = Executor(
+        kind="constant-arrival-rate", rate=10, duration_s=20, pre_allocated_users=4, max_users=20
+    )
+    standing = fleet(executor)
+    outcome = controller(cluster_kubeconfig).run(standing.master_job, standing.worker_job, timeout_s=300)
+    assert outcome.state == "succeeded", outcome.reason
+    doc = outcome.results
+    assert doc["status"] == "completed"
+    print({key: doc["metrics"].get(key) for key in ("iterations", "dropped_iterations")})
+    assert doc["metrics"]["iterations"]["count"] == 200  # 10/s for 20 s, from two pods
+    assert doc["metrics"].get("dropped_iterations", {}).get("count", 0) == 0
+    assert doc["metrics"]["http_req_latency_intended"]["count"] > 0
+    assert sorted(worker["requests"] > 0 for worker in doc["workers"]) == [True, True]

@@ -225,7 +225,7 @@ def test_ctrl_c_stops_the_run_and_the_next_up_finishes(local_stack: dict) -> Non
         started = None
         deadline = time.monotonic() + 300
         while started is None and up.poll() is None and time.monotonic() < deadline:
-            if re.search(r"load-test-run creating \(\d+s\) stage", log_path.read_text()):
+            if re.search(r"load-test-run creating[^\n]*\(\d+s\)[^\n]* stage \d+/\d+", log_path.read_text()):
                 started = time.monotonic()  # the first live progress row: the run is going
             time.sleep(0.5)
         assert started is not None, log_path.read_text()[-3000:]

@@ -52,6 +52,11 @@ def test_standalone_locust_writes_a_valid_results_document(locust_target, tmp_pa
     doc = load_document(tmp_path / "results.json")
     served = locust_target.stats()
     assert doc["status"] == "completed"
+    # The one process is the generator: its own CPU and event-loop lag, over the 8 s profile.
+    [generator] = doc["generators"]["workers"]
+    assert (generator["id"], generator["role"], generator["saturated"]) == ("local", "local", False)
+    assert generator["cpu_samples"] >= 6 and generator["lag_samples"] >= 60
+    assert doc["generators"]["master"] is None
     requests = doc["metrics"]["http_reqs"]["count"]
     failures = doc["metrics"]["http_req_failed"]["passes"]
     # A standalone Locust cancels the requests still in flight when its users stop (at most

@@ -107,3 +107,52 @@ def test_percentiles_in_one_pass_equal_single_lookups(samples):
     together = hist.percentiles((50, 90, 95, 99, 99.9))
     assert together == {pct: hist.percentile(pct) for pct in (50, 90, 95, 99, 99.9)}
     assert TrendHistogram().percentiles((50, 99)) == {50: 0.0, 99: 0.0}
+
+
+@pytest.mark.parametrize(("scale", "highest"), [(1000, 600_000.0), (10_000, 100.0), (1000, 1000.0)])
+def test_batched_recording_equals_recording_each_value_into_hdr(scale, highest):
+    """`record` folds values in batches; the counts, min, max and the sum must be exactly
+    those of hdrh's own record_value of each value, in recording order."""
+    from hdrh.histogram import HdrHistogram
+
+    rng = random.Random(scale)
+    top = highest * 1.5
+    values = [
+        rng.choice((rng.uniform(0, 3), rng.lognormvariate(2, 3), rng.uniform(0, top))) for _ in range(30_000)
+    ]
+    values += [-1.0, 0.0, 0.0004, highest, highest + 1, 5e9]
+    hist = TrendHistogram(scale=scale, highest=highest)
+    reference = HdrHistogram(1, int(highest * scale), 3)
+    total, clamped = 0.0, 0
+    for i, value in enumerate(values):
+        hist.record(value)
+        ticks = max(1, int(value * scale + 0.5))
+        if ticks > int(highest * scale):
+            ticks, clamped = int(highest * scale), clamped + 1
+        assert reference.record_value(ticks)
+        total += value if value > 0 else 0.0
+        if i == 10_000:
+            assert hist.count == i + 1  # a read in between folds part of the values
+            hist.percentile(50)
+    assert list(hist._hist.counts) == list(reference.counts)
+    assert (hist._hist.min_value, hist._hist.max_value) == (reference.min_value, reference.max_value)
+    assert hist.count == reference.get_total_count() == len(values)
+    assert hist.total == total  # bit for bit: the same additions in the same order
+    assert hist.clamped == clamped
+    assert hist.encode()["hdr"] == reference.encode().decode("ascii")
+
+
+def test_pending_values_are_bounded_and_an_empty_histogram_allocates_no_counts():
+    from loadtests.results.histogram import PENDING_LIMIT
+
+    hist = TrendHistogram()
+    assert hist._hdr is None and hist.encode()["hdr"] == ""
+    for i in range(PENDING_LIMIT * 3 + 5):
+        hist.record(i * 0.01)
+    assert len(hist._pending) < PENDING_LIMIT and hist.count == PENDING_LIMIT * 3 + 5
+    other = TrendHistogram()
+    other.merge(hist)
+    other.merge(TrendHistogram())
+    assert other.count == hist.count and other.total == hist.total
+    hist.reset()
+    assert hist.count == 0 and hist.total == 0.0

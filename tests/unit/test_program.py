@@ -121,6 +121,9 @@ RUN_EXPORTS = {
     "resultsPath",
     "reportPath",
     "reportUris",
+    "generators",
+    "regression",
+    "openModel",
 }
 
 
