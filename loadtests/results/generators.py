@@ -28,7 +28,10 @@ A load generator (a worker, or a standalone process) is saturated when
     sampled time (time-weighted: a sample that covers a blocked loop's 2 s counts 2 s); busy is
     its CPU share plus its CPU wait: a process that got half a core and waited the other half
     for it never idled, or
-  - its event-loop lag p99 is above LAG_P99_LIMIT_MS (100 ms). A greenlet that waits for a
+  - its event-loop lag p99 is above LAG_P99_LIMIT_MS (100 ms), over at least LATE_WAKEUPS_MIN
+    (5) wake-ups that late: in a short run p99 is the second-highest sample, and one or two
+    stalls (users building their TLS contexts as they start, a garbage collection) are not a
+    saturated generator, where five are half a second of the loop behind. A greenlet that waits for a
     response is resumed only when the loop gets back to it, so a response time measured while
     the loop is 100 ms behind is up to 100 ms too long: at p99, one sample in a hundred is
     then off by half the tightest default bound (TTFB p95 < 200 ms) and by a tenth of the p99
@@ -53,6 +56,7 @@ __all__ = [
     "BUSY_FRACTION_LIMIT",
     "CPU_BUSY",
     "LAG_P99_LIMIT_MS",
+    "LATE_WAKEUPS_MIN",
     "LOAD_ROLES",
     "FleetHealth",
     "ProcessHealth",
@@ -64,6 +68,7 @@ __all__ = [
 CPU_BUSY = 0.90
 BUSY_FRACTION_LIMIT = 0.10
 LAG_P99_LIMIT_MS = 100.0
+LATE_WAKEUPS_MIN = 5
 # The processes that send requests; the master only merges what they measured.
 LOAD_ROLES = ("worker", "local")
 ROLES = (*LOAD_ROLES, "master")
@@ -87,6 +92,7 @@ class ProcessHealth:
     wait_seconds: float = 0.0
     cpu_max: float = 0.0
     cpu_samples: int = 0
+    late_wakeups: int = 0  # lag samples above LAG_P99_LIMIT_MS
     lag: TrendHistogram = field(default_factory=lambda: TrendHistogram(scale=_LAG_SCALE))
 
     def add(
@@ -114,6 +120,8 @@ class ProcessHealth:
         for taken_at, lag_ms in samples.get("lag_ms") or ():
             if low <= float(taken_at) <= high:
                 self.lag.record(float(lag_ms))
+                if float(lag_ms) > LAG_P99_LIMIT_MS:
+                    self.late_wakeups += 1
 
     @property
     def busy_fraction(self) -> float:
@@ -138,8 +146,11 @@ class ProcessHealth:
                 f"(limit {_pct(BUSY_FRACTION_LIMIT)}; mean {_pct(self.cpu_mean)}{waiting})"
             )
         lag_p99 = self.lag.percentile(99)
-        if lag_p99 > LAG_P99_LIMIT_MS:
-            found.append(f"event-loop lag p99 {lag_p99:.0f} ms (limit {LAG_P99_LIMIT_MS:.0f} ms)")
+        if lag_p99 > LAG_P99_LIMIT_MS and self.late_wakeups >= LATE_WAKEUPS_MIN:
+            found.append(
+                f"event-loop lag p99 {lag_p99:.0f} ms (limit {LAG_P99_LIMIT_MS:.0f} ms; "
+                f"{self.late_wakeups} wake-ups that late)"
+            )
         return found
 
     def summary(self) -> dict[str, Any]:
@@ -209,7 +220,7 @@ def generators_section(processes: Iterable[ProcessHealth]) -> dict[str, Any]:
         reason = (
             f"every generator stayed at or below {_pct(CPU_BUSY)} CPU for at least "
             f"{_pct(1 - BUSY_FRACTION_LIMIT)} of the run, event-loop lag p99 at or below "
-            f"{LAG_P99_LIMIT_MS:.0f} ms"
+            f"{LAG_P99_LIMIT_MS:.0f} ms (or fewer than {LATE_WAKEUPS_MIN} wake-ups that late)"
         )
     return {
         "saturated": bool(saturated),
@@ -218,6 +229,7 @@ def generators_section(processes: Iterable[ProcessHealth]) -> dict[str, Any]:
             "cpu_busy": CPU_BUSY,
             "busy_fraction": BUSY_FRACTION_LIMIT,
             "lag_p99_ms": LAG_P99_LIMIT_MS,
+            "late_wakeups_min": LATE_WAKEUPS_MIN,
         },
         "workers": generators,
         "master": master,

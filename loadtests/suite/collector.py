@@ -21,12 +21,16 @@ Units: milliseconds for trends (CLS unitless), bytes for data counters, ratios 0
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import floordiv
 
 from loadtests.results.distributions import histograms_section
 from loadtests.results.document import counter_summary, gauge_summary, rate_summary, trend_summary
 from loadtests.results.histogram import TrendHistogram
+from loadtests.suite.request_log import EndpointRequests, RequestBatch, not_none
 
 __all__ = [
     "TIMELINE_BUCKET_S",
@@ -47,6 +51,7 @@ TREND_METRICS = (
 UNITLESS_TRENDS = frozenset({"web_vitals_cls"})
 CLS_SCALE = 10_000
 TIMELINE_BUCKET_S = 5
+_BUCKET_NS = TIMELINE_BUCKET_S * 1_000_000_000
 # Distinct error messages kept per endpoint; further ones are counted under OTHER_ERRORS.
 MAX_ERRORS_PER_ENDPOINT = 50
 OTHER_ERRORS = "(other errors)"
@@ -156,6 +161,9 @@ class MetricsCollector:
         self.timeline: dict[int, TimelineBucket] = {}
         self.extra_trends: dict[tuple[str, str, str], TrendHistogram] = {}
         self.errors: dict[str, dict[str, int]] = {}
+        # Called before anything reads the figures: the suite records its request log there
+        # (loadtests/suite/request_log.py), so no reader misses a request.
+        self.before_read: Callable[[], None] | None = None
 
     # --- recording (workers) -------------------------------------------------------------
     def _pending(self, endpoint: str, group: str, now: float) -> RequestSlot:
@@ -194,6 +202,50 @@ class MetricsCollector:
         slot.bytes_received += bytes_received
         slot.bytes_sent += bytes_sent
 
+    def record_batch(self, batch: RequestBatch) -> None:
+        """Record a `RequestLog` batch: the same figures as `record_request` and `record_check`
+        of each of its rows, in recording order, counted C-level per (endpoint, group)."""
+        for requests in batch.requests:
+            buckets = list(map(floordiv, requests.ended_ns, repeat(_BUCKET_NS)))
+            first, last = min(buckets), max(buckets)
+            if first == last:
+                self._record_columns(self._slot(requests.endpoint, requests.group, first), requests)
+                continue
+            for bucket in sorted(set(buckets)):  # the batch straddles a bucket's end
+                part = requests.select([b == bucket for b in buckets])
+                self._record_columns(self._slot(requests.endpoint, requests.group, bucket), part)
+        if batch.checks:
+            counts = Counter((e, g, at_ns // _BUCKET_NS, passed) for e, g, passed, at_ns in batch.checks)
+            for (endpoint, group, bucket, passed), n in counts.items():
+                slot = self._slot(endpoint, group, bucket)
+                if passed:
+                    slot.checks_passed += n
+                else:
+                    slot.checks_failed += n
+
+    def _slot(self, endpoint: str, group: str, bucket: int) -> RequestSlot:
+        key = (endpoint, group, bucket)
+        slot = self.pending.get(key)
+        if slot is None:
+            slot = self.pending[key] = RequestSlot()
+        return slot
+
+    @staticmethod
+    def _record_columns(slot: RequestSlot, requests: EndpointRequests) -> None:
+        slot.duration.record_many(requests.duration_ms)
+        slot.requests += requests.count
+        slot.failures += sum(requests.failed)
+        for hist, column in (
+            (slot.ttfb, requests.ttfb_ms),
+            (slot.db, requests.db_ms),
+            (slot.intended, requests.intended_ms),
+        ):
+            values = not_none(column)
+            if values:
+                hist.record_many(values)
+        slot.bytes_received += sum(requests.bytes_received)
+        slot.bytes_sent += sum(requests.bytes_sent)
+
     def record_check(self, endpoint: str, group: str, passed: bool, now: float | None = None) -> None:
         slot = self._pending(endpoint, group, time.time() if now is None else now)
         if passed:
@@ -224,6 +276,8 @@ class MetricsCollector:
     def take_delta(self) -> dict:
         """Everything recorded since the last call, encoded; the collector's pending part is
         left empty (trends and errors are shipped as deltas too)."""
+        if self.before_read is not None:
+            self.before_read()
         delta = {
             "slots": [[e, g, i, s.encode()] for (e, g, i), s in self.pending.items()],
             "trends": [[m, e, g, h.encode()] for (m, e, g), h in self.extra_trends.items()],
@@ -250,6 +304,8 @@ class MetricsCollector:
 
     def fold_pending(self) -> None:
         """Move this process's own pending samples into the cumulative view."""
+        if self.before_read is not None:
+            self.before_read()
         pending, self.pending = self.pending, {}
         for (endpoint, group, index), slot in pending.items():
             self._fold_slot(endpoint, group, index, slot)

@@ -1,9 +1,11 @@
 """InfluxDB v1 export: one line-protocol point per request, batched, never blocking the load.
 
-The request path only appends a tuple to a bounded deque (`offer`); when the deque is full the
-point is dropped and counted, so a slow or absent InfluxDB never slows the generator. A
-background greenlet (`flush_forever`) formats up to `batch_size` points per write and posts them
-through a `LineWriter` (`HttpLineWriter` for a real server, over one kept-alive connection).
+The suite hands over its requests in batches (`record_batch`, from loadtests/suite/request_log.py):
+their lines are formatted then and go into a bounded deque; when the deque is full the points
+are dropped and counted, so a slow or absent InfluxDB never slows the generator. A background
+greenlet (`flush_forever`) takes the suite's log (`before_flush`), then posts up to `batch_size`
+points per write through a `LineWriter` (`HttpLineWriter` for a real server, over one
+kept-alive connection). `observe_request` queues one request on its own (same line).
 
 Points (tags: endpoint, group, status, worker, run_id):
     http_reqs       one per request: duration_ms, ttfb_ms, db_ms (when known), failed (0|1),
@@ -19,11 +21,14 @@ from __future__ import annotations
 
 import http.client
 import logging
+import operator
 import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
+
+from loadtests.suite.request_log import EndpointRequests, RequestBatch
 
 __all__ = ["HttpLineWriter", "InfluxLineSink", "LineWriter", "escape_tag"]
 
@@ -94,11 +99,22 @@ class HttpLineWriter:
             self._connection = None
 
 
-# http_reqs fields after the tags; %r writes a float as repr() does (the shortest exact form).
-_REQUEST_LINE = "%sduration_ms=%r,failed=%di,bytes_received=%di,bytes_sent=%di %d"
-_REQUEST_LINE_DB = "%sduration_ms=%r,failed=%di,db_ms=%r,bytes_received=%di,bytes_sent=%di %d"
-_REQUEST_LINE_TTFB = "%sduration_ms=%r,failed=%di,ttfb_ms=%r,bytes_received=%di,bytes_sent=%di %d"
-_REQUEST_LINE_TTFB_DB = "%sduration_ms=%r,failed=%di,ttfb_ms=%r,db_ms=%r,bytes_received=%di,bytes_sent=%di %d"
+# http_reqs fields after the tags. Times are written to the microsecond (%.3f of milliseconds,
+# the resolution of the HDR histograms): the shortest exact form (%r) of a measured time has 17
+# digits and costs twice as much to format, on every request.
+_REQUEST_LINE = "%sduration_ms=%.3f,failed=%di,bytes_received=%di,bytes_sent=%di %d"
+_REQUEST_LINE_DB = "%sduration_ms=%.3f,failed=%di,db_ms=%.3f,bytes_received=%di,bytes_sent=%di %d"
+_REQUEST_LINE_TTFB = "%sduration_ms=%.3f,failed=%di,ttfb_ms=%.3f,bytes_received=%di,bytes_sent=%di %d"
+_REQUEST_LINE_TTFB_DB = (
+    "%sduration_ms=%.3f,failed=%di,ttfb_ms=%.3f,db_ms=%.3f,bytes_received=%di,bytes_sent=%di %d"
+)
+# (ttfb known, db known) -> template
+_REQUEST_LINES = {
+    (False, False): _REQUEST_LINE,
+    (False, True): _REQUEST_LINE_DB,
+    (True, False): _REQUEST_LINE_TTFB,
+    (True, True): _REQUEST_LINE_TTFB_DB,
+}
 
 
 def escape_tag(value: str) -> str:
@@ -119,7 +135,7 @@ class InfluxLineSink:
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self.writer = writer
-        self.queue: deque[tuple] = deque()
+        self.queue: deque[tuple | str] = deque()
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.dropped = 0
@@ -131,6 +147,10 @@ class InfluxLineSink:
         self._request_prefixes: dict[tuple[str, str, int], str] = {}
         self._checks: dict[tuple[str, str], list[int]] = {}
         self._auth: dict[tuple[str, str], int] = {}
+        # The last timestamp given to each (endpoint, group)'s request points (record_batch).
+        self._group_last_ns: dict[tuple[str, str], int] = {}
+        # Called before each flush: the suite takes its request log there.
+        self.before_flush: Callable[[], None] | None = None
 
     def _timestamp(self) -> int:
         # Points with equal tags and timestamp overwrite each other in InfluxDB: keep them unique.
@@ -191,6 +211,74 @@ class InfluxLineSink:
             )
         )
 
+    def record_batch(self, batch: RequestBatch) -> None:
+        """A `RequestLog` batch: one http_reqs point per request, as `observe_request` of each
+        would queue it, formatted here (C-level iteration where the fields are uniform), and
+        the checks counted for the next `queue_counters`."""
+        for requests in batch.requests:
+            free = self.queue_size - len(self.queue)
+            if free <= 0:
+                self._drop(requests.count)
+                continue
+            lines = self._request_lines(requests)
+            if len(lines) > free:
+                self._drop(len(lines) - free)
+                lines = lines[:free]
+            self.queue.extend(lines)
+        if batch.checks:
+            for (endpoint, group, passed), n in batch.check_counts().items():
+                counts = self._checks.get((endpoint, group))
+                if counts is None:
+                    counts = self._checks[(endpoint, group)] = [0, 0]
+                counts[0 if passed else 1] += n
+
+    def _request_lines(self, requests: EndpointRequests) -> list[str]:
+        endpoint, group = requests.endpoint, requests.group
+        stamps = self._unique_stamps((endpoint, group), requests.ended_ns)
+        prefixes = {}
+        for status in set(requests.statuses):
+            prefixes[status] = self._request_prefixes.get((endpoint, group, status)) or self._request_prefix(
+                endpoint, group, status
+            )
+        prefix_of = map(prefixes.__getitem__, requests.statuses)
+        failed = map(int, requests.failed)
+        duration, ttfb, db = requests.duration_ms, requests.ttfb_ms, requests.db_ms
+        received, sent = requests.bytes_received, requests.bytes_sent
+        if None not in ttfb:  # the common cases: one template, formatted C-level
+            if db.count(None) == requests.count:
+                rows = zip(prefix_of, duration, failed, ttfb, received, sent, stamps, strict=True)
+                return list(map(_REQUEST_LINE_TTFB.__mod__, rows))
+            if None not in db:
+                rows = zip(prefix_of, duration, failed, ttfb, db, received, sent, stamps, strict=True)
+                return list(map(_REQUEST_LINE_TTFB_DB.__mod__, rows))
+        lines = []
+        for row in zip(prefix_of, duration, failed, ttfb, db, received, sent, stamps, strict=True):
+            has_ttfb, has_db = row[3] is not None, row[4] is not None
+            fields = row[:3] + row[3 : 3 + has_ttfb] + row[4 : 4 + has_db] + row[5:]  # the known ones
+            lines.append(_REQUEST_LINES[has_ttfb, has_db] % fields)
+        return lines
+
+    def _unique_stamps(self, key: tuple[str, str], stamps: tuple[int, ...]) -> tuple[int, ...] | list[int]:
+        """The points' timestamps, each after the one before in its series (equal ones would
+        overwrite each other in InfluxDB)."""
+        last = self._group_last_ns.get(key, 0)
+        if stamps[0] > last and all(map(operator.lt, stamps, stamps[1:])):
+            self._group_last_ns[key] = stamps[-1]
+            return stamps
+        unique = []
+        for ts in stamps:
+            if ts <= last:
+                ts = last + 1
+            unique.append(ts)
+            last = ts
+        self._group_last_ns[key] = last
+        return unique
+
+    def _request_prefix(self, endpoint: str, group: str, status: int) -> str:
+        prefix = self._tags("http_reqs", endpoint, group, status)
+        self._request_prefixes[(endpoint, group, status)] = prefix
+        return prefix
+
     def observe_check(self, endpoint: str, group: str, passed: bool) -> None:
         counts = self._checks.get((endpoint, group))
         if counts is None:
@@ -222,17 +310,17 @@ class InfluxLineSink:
             prefix = self._prefixes[key] = f"{measurement},{tags} "
         return prefix
 
-    def format(self, point: tuple) -> str:
+    def format(self, point: tuple | str) -> str:
+        if point.__class__ is str:  # a request line record_batch formatted already
+            return point
         kind, ts = point[0], point[1]
         if kind == "r":
             # One %-template per combination of the optional fields: this runs once per request,
             # and one % with %r and %d costs about half of an f-string with float() and int().
             _, _, endpoint, group, status, duration, failed, ttfb, db, received, sent = point
-            prefix = self._request_prefixes.get((endpoint, group, status))
-            if prefix is None:
-                prefix = self._request_prefixes[(endpoint, group, status)] = self._tags(
-                    "http_reqs", endpoint, group, status
-                )
+            prefix = self._request_prefixes.get((endpoint, group, status)) or self._request_prefix(
+                endpoint, group, status
+            )
             if ttfb is None:
                 if db is None:
                     return _REQUEST_LINE % (prefix, duration, failed, received, sent, ts)
@@ -267,6 +355,8 @@ class InfluxLineSink:
 
     def flush_all(self, deadline_s: float = 10.0) -> None:
         """Write everything queued, giving up (and counting the rest as dropped) at the deadline."""
+        if self.before_flush is not None:
+            self.before_flush()
         self.queue_counters()
         end = time.monotonic() + deadline_s
         while self.queue and time.monotonic() < end:
@@ -279,6 +369,8 @@ class InfluxLineSink:
     def flush_forever(self, interval_s: float, sleep: Callable[[float], None]) -> None:
         """Flusher loop for a background greenlet: write full batches at once, the rest each interval."""
         while True:
+            if self.before_flush is not None:
+                self.before_flush()
             while len(self.queue) >= self.batch_size:
                 if not self.flush_once():
                     break

@@ -25,10 +25,14 @@ about a microsecond, where one labelled `Histogram.observe` with its lock costs 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from loadtests.suite.request_log import RequestBatch, not_none
 
 __all__ = ["CLS_BUCKETS", "SECONDS_BUCKETS", "PrometheusExporter"]
 
@@ -47,6 +51,14 @@ class _Buckets:
     def __init__(self, size: int) -> None:
         self.counts = [0] * (size + 1)  # the last one is +Inf
         self.sum = 0.0
+
+    def add_all(self, edges: tuple[float, ...], values: Iterable[float]) -> None:
+        """Count every value (C-level), as one `bisect_left` each; the sum adds them in order."""
+        values = values if isinstance(values, list | tuple) else list(values)
+        counts = self.counts
+        for index, n in Counter(map(bisect_left, repeat(edges), values)).items():
+            counts[index] += n
+        self.sum = sum(values, self.sum)
 
     def family_buckets(self, edges: tuple[float, ...]) -> list[tuple[str, float]]:
         out, running = [], 0
@@ -80,6 +92,9 @@ class PrometheusExporter:
         self.data_sent = 0
         self.vus = 0
         self.influx_dropped_total = 0
+        # Called before each scrape: the suite takes its request log there, so a scrape sees
+        # every request recorded so far.
+        self.before_collect: Callable[[], None] | None = None
         self.registry.register(self)
 
     # --- the request path ----------------------------------------------------------------
@@ -124,6 +139,41 @@ class PrometheusExporter:
         self.data_received += bytes_received
         self.data_sent += bytes_sent
 
+    def record_batch(self, batch: RequestBatch) -> None:
+        """A `RequestLog` batch: the same series as `observe_request` and `observe_check` of
+        each of its rows, counted C-level per (endpoint, group)."""
+        for requests in batch.requests:
+            endpoint, group = requests.endpoint, requests.group
+            entry = None
+            for status, n in requests.by_status().items():
+                entry = self._entries.get((endpoint, group, status)) or self._entry(endpoint, group, status)
+                entry[0] += n
+            per_group, per_endpoint = entry[1], entry[2]
+            failures = requests.failures
+            per_group[0] += failures
+            per_endpoint[0] += requests.count - failures
+            per_endpoint[1] += failures
+            per_group[1].add_all(_EDGES_MS, requests.duration_ms)
+            ttfb = not_none(requests.ttfb_ms)
+            if ttfb:
+                per_endpoint[2].add_all(_EDGES_MS, ttfb)
+            if requests.db_ms.count(None) < requests.count:
+                by_query: dict[str, list[float]] = {}
+                for query, db_ms in zip(requests.db_queries, requests.db_ms, strict=True):
+                    if db_ms is not None:
+                        by_query.setdefault(query or endpoint, []).append(db_ms)
+                for query, values in by_query.items():
+                    db = self.db.get((endpoint, query))
+                    if db is None:
+                        db = self.db[(endpoint, query)] = _Buckets(len(_EDGES_MS))
+                    db.add_all(_EDGES_MS, values)
+            self.data_received += sum(requests.bytes_received)
+            self.data_sent += sum(requests.bytes_sent)
+        if batch.checks:
+            for (endpoint, _group, passed), n in batch.check_counts().items():
+                key = (endpoint, "pass" if passed else "fail")
+                self.checks[key] = self.checks.get(key, 0) + n
+
     def _entry(self, endpoint: str, group: str, status: int) -> list:
         per_group = self.by_group.get((endpoint, group))
         if per_group is None:
@@ -165,6 +215,8 @@ class PrometheusExporter:
 
     # --- scrape time: prometheus_client custom collector ----------------------------------
     def collect(self) -> Iterator[Metric]:
+        if self.before_collect is not None:
+            self.before_collect()
         reqs = CounterMetricFamily("http_reqs", "Requests sent", labels=["endpoint", "group", "status"])
         for (endpoint, group, status), n in self.requests.items():
             reqs.add_metric([endpoint, group, str(status)], n)

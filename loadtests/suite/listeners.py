@@ -4,9 +4,12 @@
 the `SuiteState`; `suite_state(environment)` finds it again (e.g. for a browser user recording
 web vitals with `suite_state(env).record_web_vital(...)`).
 
-Worker side: every request is recorded into the process's `MetricsCollector` (exact values in
-HDR histograms) and handed to the exporters; at each Locust report (`report_to_master`, every
-3 s and once more at quit) the collector's delta travels to the master under data["odavl"].
+Worker side: every request and check is one row appended to the process's `RequestLog`
+(loadtests/suite/request_log.py); the rows are recorded in batches into its `MetricsCollector`
+(exact values in HDR histograms) and the exporters when the log is full and before anything
+reads them (a report, a scrape, an InfluxDB flush, the progress tick); at each Locust report
+(`report_to_master`, every 3 s and once more at quit) the collector's delta travels to the
+master under data["odavl"].
 
 Generator health: every process samples its own CPU and event-loop lag on a timer
 (loadtests/suite/health.py) from the test's start to its stop; workers ship the samples with
@@ -55,6 +58,7 @@ from loadtests.suite.export_prometheus import PrometheusExporter
 from loadtests.suite.health import HealthSampler
 from loadtests.suite.locust_fixes import cache_default_args
 from loadtests.suite.parent_watch import WORKER_GRACE_S, parent_pid, watch_parent
+from loadtests.suite.request_log import RequestLog
 
 __all__ = ["SuiteState", "setup_suite_listeners", "suite_state"]
 
@@ -85,6 +89,9 @@ class SuiteState:
         self.config = config
         self.stages = config.stages
         self.collector = MetricsCollector()
+        # The request path's one write; taken into the collector and the sinks in batches.
+        self.log = RequestLog()
+        self.collector.before_read = self.take_log
         self.environment: Environment | None = None
         self.worker_label = os.environ.get(WORKER_ID_ENV, "")
         self.prometheus: PrometheusExporter | None = None
@@ -137,45 +144,44 @@ class SuiteState:
                 except ValueError:
                     db_ms = None
                 db_query = _header(headers, "X-Db-Query-Name")
-        received = response_length or 0
-        now = time.time()
+        now_ns = time.time_ns()
+        open_model = self.open_model
         # Open model: the latency from the iteration's intended start, beside the service time.
-        intended_ms = self.open_model.intended_ms(response_time) if self.open_model is not None else None
-        self.collector.record_request(
-            name,
-            group,
-            duration_ms=response_time,
-            failed=failed,
-            now=now,
-            ttfb_ms=ttfb_ms,
-            db_ms=db_ms,
-            bytes_received=received,
-            bytes_sent=bytes_sent,
-            intended_ms=intended_ms,
-        )
-        if intended_ms is not None and self.open_model.step_collectors:  # a capacity search's step
-            step = self.open_model.step_collector()
+        intended_ms = open_model.intended_ms(response_time) if open_model is not None else None
+        request_log = self.log
+        received = response_length or 0
+        row = (name, group, status, response_time, failed, ttfb_ms, db_ms, db_query, received, bytes_sent)
+        request_log.rows.append((*row, now_ns, intended_ms))
+        if intended_ms is not None and open_model.step_collectors:  # a capacity search's step
+            step = open_model.step_collector()
             if step is not None:
                 step.record_request(
-                    name, group, response_time, failed, now, ttfb_ms, db_ms, received, bytes_sent, intended_ms
-                )
+                    name, group, response_time, failed, now_ns / 1e9, ttfb_ms, db_ms, received, bytes_sent,
+                    intended_ms,
+                )  # fmt: skip
         if failed:
             self.collector.record_error(name, StatsError.parse_error(exception))
-        for sink in self.sinks:
-            sink.observe_request(
-                name, group, status, response_time, failed, ttfb_ms, db_ms, db_query, received, bytes_sent
-            )
+        if len(request_log.rows) >= request_log.limit:  # (RequestLog.full, without its call)
+            self.take_log()
 
     def record_check(self, endpoint: str, group: str, passed: bool) -> None:
-        self.collector.record_check(endpoint, group, passed)
+        request_log = self.log
+        request_log.checks.append((endpoint, group, passed, time.time_ns()))
         if self.open_model is not None and self.open_model.step_collectors:
             step = self.open_model.step_collector()
             if step is not None:
                 step.record_check(endpoint, group, passed)
-        if self.prometheus is not None:
-            self.prometheus.observe_check(endpoint, passed)
-        if self.influx is not None:
-            self.influx.observe_check(endpoint, group, passed)
+        if len(request_log.checks) >= request_log.limit:
+            self.take_log()
+
+    def take_log(self) -> None:
+        """Record the request log's rows into the collector and the exporters (see
+        loadtests/suite/request_log.py); called when it is full and before anything reads."""
+        batch = self.log.take()
+        if batch:
+            self.collector.record_batch(batch)
+            for sink in self.sinks:
+                sink.record_batch(batch)
 
     def record_auth_failure(self, endpoint: str, group: str) -> None:
         self.collector.record_auth_failure(endpoint, group)
@@ -558,6 +564,7 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
             log.info("Prometheus metrics on http://%s:%d/metrics", prom.host, bound)
             if is_worker or not isinstance(runner, MasterRunner):
                 state.sinks.append(state.prometheus)
+                state.prometheus.before_collect = state.take_log
         influx = config.influxdb
         if influx.enabled:
             state.influx = InfluxLineSink(
@@ -570,6 +577,7 @@ def setup_suite_listeners(events: Events, config: SuiteConfig) -> SuiteState:
             )
             if not isinstance(runner, MasterRunner):
                 state.sinks.append(state.influx)
+                state.influx.before_flush = state.take_log
             gevent.spawn(state.influx.flush_forever, influx.flush_interval_s, gevent.sleep)
 
         starter = parent_pid()

@@ -147,8 +147,18 @@ def test_impossible_threshold_fails_the_update_and_keeps_outputs(local_stack: di
     out = outputs(local_stack)
     assert out["runId"] == "engine-2"
     assert out["verdict"] == "fail"
-    failing = [t for t in out["thresholds"] if t["state"] == "fail"]
-    assert [t["key"] for t in failing] == ["http_req_duration: p(95)<0.001"]
+    by_key = {t["key"]: t for t in out["thresholds"]}
+    impossible = by_key["http_req_duration: p(95)<0.001"]
+    assert impossible["state"] == "fail" and impossible["value"] > impossible["bound"], impossible
+    # The other thresholds are judged on measured values (none is failed for want of data);
+    # whether a latency bound of Pulumi.local.yaml holds depends on this machine's load during
+    # the run, which test_up_creates_everything_and_exports_a_passing_verdict judges.
+    for key, threshold in by_key.items():
+        assert threshold["value"] is not None and threshold["state"] in {"pass", "warn", "fail"}, threshold
+    # Errors and checks do not depend on the machine's load: they hold.
+    assert by_key["http_req_failed: rate<0.01"]["state"] == "pass", by_key["http_req_failed: rate<0.01"]
+    assert by_key["checks: rate>0.95"]["state"] == "pass", by_key["checks: rate>0.95"]
+    print("failing:", [(key, t["value"]) for key, t in by_key.items() if t["state"] == "fail"])
     assert out["baselineRunId"] == "engine-1"  # the previous passing run of this stack
     assert Path(out["reportPath"]).is_file()
 

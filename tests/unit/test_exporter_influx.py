@@ -28,7 +28,7 @@ def test_request_points_in_line_protocol():
     first, second, vus, check, auth = writer.lines
     assert first.startswith(
         r"http_reqs,endpoint=GET\ /api/x,group=insight,status=200,run_id=run\ 1,worker=worker-1 "
-        "duration_ms=12.5,failed=0i,ttfb_ms=3.25,db_ms=1.5,bytes_received=900i,bytes_sent=120i "
+        "duration_ms=12.500,failed=0i,ttfb_ms=3.250,db_ms=1.500,bytes_received=900i,bytes_sent=120i "
     )
     assert "failed=1i" in second and "ttfb_ms" not in second and "db_ms" not in second
     assert (

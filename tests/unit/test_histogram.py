@@ -156,3 +156,21 @@ def test_pending_values_are_bounded_and_an_empty_histogram_allocates_no_counts()
     assert other.count == hist.count and other.total == hist.total
     hist.reset()
     assert hist.count == 0 and hist.total == 0.0
+
+
+def test_percentiles_are_the_values_hdrh_itself_gives() -> None:
+    """The lookup by bisection in running counts returns exactly hdrh's own walk."""
+    import random
+
+    from loadtests.results.histogram import _value_at_percentile
+
+    rng = random.Random(7)
+    for n in (1, 2, 5, 100, 5000):
+        hist = TrendHistogram()
+        for _ in range(n):
+            hist.record(rng.choice([rng.uniform(0, 5), rng.lognormvariate(3, 1.5), 1000.0, 0.0]))
+        hdr = hist._hist
+        running = TrendHistogram._cumulative_counts(hdr)
+        for pct in (0.0, 0.1, 1.0, 37.5, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0):
+            assert _value_at_percentile(hdr, running, pct) == hdr.get_value_at_percentile(pct), (n, pct)
+    assert TrendHistogram().percentiles((50.0, 99.0)) == {50.0: 0.0, 99.0: 0.0}
