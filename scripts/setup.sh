@@ -45,6 +45,8 @@ if [ "$SCOPE" != local ]; then
   source scripts/kubernetes_versions.env
   # shellcheck disable=SC2206 # a space-separated list of package names
   APT_PACKAGES+=(buildah mmdebstrap runc $CLUSTER_APT_PACKAGES)
+  # The benchmarks' static target (bench/locust_overhead_paired.py, bench/open_model_rate.py).
+  APT_PACKAGES+=(nginx-light)
 fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -60,7 +62,7 @@ else
 fi
 # Debian starts the packaged services on install; the project runs its own on free loopback
 # ports, so the system-wide ones are stopped to keep the machine quiet and ports free.
-for svc in postgresql prometheus influxdb; do
+for svc in postgresql prometheus influxdb nginx; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

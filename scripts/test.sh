@@ -31,7 +31,7 @@ finish() {
 }
 trap finish EXIT
 set +e
-.venv/bin/python -m pytest --junitxml="$junit" "$@"
+.venv/bin/python -m pytest --junitxml="$junit" --durations=40 "$@"
 code=$?
 # The skip count, always (also 0): a skipped test is a check that did not run.
 echo

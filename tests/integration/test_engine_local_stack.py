@@ -153,7 +153,7 @@ def test_impossible_threshold_fails_the_update_and_keeps_outputs(local_stack: di
     # The other thresholds are judged on measured values (none is failed for want of data);
     # whether a latency bound of Pulumi.local.yaml holds depends on this machine's load during
     # the run, which test_up_creates_everything_and_exports_a_passing_verdict judges.
-    for key, threshold in by_key.items():
+    for threshold in by_key.values():
         assert threshold["value"] is not None and threshold["state"] in {"pass", "warn", "fail"}, threshold
     # Errors and checks do not depend on the machine's load: they hold.
     assert by_key["http_req_failed: rate<0.01"]["state"] == "pass", by_key["http_req_failed: rate<0.01"]
