@@ -22,4 +22,14 @@ pytest_plugins = [
     "tests.fixtures.engine",
     "tests.fixtures.report_browser",
     "tests.fixtures.reference_app",
+    "tests.fixtures.cluster_parts",
 ]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The tests that need the cluster parts run last, in their usual order: scripts/test.sh
+    builds those parts in the background meanwhile (tests/fixtures/cluster_parts.py)."""
+    needs_parts = [item for item in items if "cluster_parts" in getattr(item, "fixturenames", ())]
+    if needs_parts:
+        others = [item for item in items if "cluster_parts" not in getattr(item, "fixturenames", ())]
+        items[:] = others + needs_parts

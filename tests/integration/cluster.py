@@ -86,7 +86,7 @@ def load_image(repo_root: Path, archive: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster_kubeconfig() -> Iterator[Path]:
+def cluster_kubeconfig(cluster_parts: None) -> Iterator[Path]:
     """The running local cluster's kubeconfig (import this fixture into a test module).
 
     A cluster this fixture started is stopped again after the module (about 10 s each way

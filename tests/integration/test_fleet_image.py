@@ -30,7 +30,7 @@ from loadtests.run.config import SuiteConfig
 from loadtests.run.shape import Stage
 from tests.integration.loopback_http import serve
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cluster_parts")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "fleet_image.sh"

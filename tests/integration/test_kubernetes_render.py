@@ -16,7 +16,7 @@ import yaml
 
 from tests.fixtures.engine import PULUMI_BIN, Engine
 
-pytestmark = [pytest.mark.integration, pytest.mark.engine]
+pytestmark = [pytest.mark.integration, pytest.mark.engine, pytest.mark.usefixtures("cluster_parts")]
 
 KUBERNETES_VERSION = "1.31"
 

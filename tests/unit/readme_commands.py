@@ -193,10 +193,14 @@ def _no_arguments(script: str) -> Callable[[Sequence[str]], list[str]]:
 
 
 def _setup_arguments(args: Sequence[str]) -> list[str]:
-    """scripts/setup.sh takes nothing (everything) or --local (what the local stack needs)."""
-    if list(args) in ([], ["--local"]):
+    """scripts/setup.sh takes nothing (everything), --local (what the local stack needs) or
+    --cluster-in-background (everything, the cluster parts building on after it returns)."""
+    if list(args) in ([], ["--local"], ["--cluster-in-background"]):
         return []
-    return [f"scripts/setup.sh takes no argument or --local, but is shown with {' '.join(args)!r}"]
+    return [
+        "scripts/setup.sh takes no argument, --local or --cluster-in-background, "
+        f"but is shown with {' '.join(args)!r}"
+    ]
 
 
 def _pytest_arguments(args: Sequence[str]) -> list[str]:
@@ -248,6 +252,13 @@ def _fleet_image_arguments(args: Sequence[str]) -> list[str]:
     return [f"scripts/fleet_image.sh takes build [--output PATH], not {words!r}"]
 
 
+def _cluster_parts_arguments(args: Sequence[str]) -> list[str]:
+    """scripts/cluster_parts.sh plugin|background."""
+    if list(args) in (["plugin"], ["background"]):
+        return []
+    return [f"scripts/cluster_parts.sh takes plugin or background, not {list(args)!r}"]
+
+
 @dataclass(frozen=True)
 class Script:
     sourced: bool  # it sets the calling shell's environment, so it is shown with `source`
@@ -256,6 +267,7 @@ class Script:
 
 SCRIPTS: dict[str, Script] = {
     "scripts/setup.sh": Script(False, _setup_arguments),
+    "scripts/cluster_parts.sh": Script(False, _cluster_parts_arguments),
     "scripts/test.sh": Script(False, _pytest_arguments),
     "scripts/up.sh": Script(False, _up_arguments),
     "scripts/env.sh": Script(True, _no_arguments("scripts/env.sh")),

@@ -152,7 +152,7 @@ WRONG_COMMANDS = [
     ("python tools/config_reference.py --chek", "unrecognized arguments: --chek"),
     ("python tools/no_such_tool.py", "tools/no_such_tool.py does not exist"),
     ("python loadtests", "expected `python -m MODULE ...` or `python PATH.py ...`"),
-    ("bash scripts/setup.sh --fast", "scripts/setup.sh takes no argument or --local"),
+    ("bash scripts/setup.sh --fast", "takes no argument, --local or --cluster-in-background"),
     ("bash scripts/no_such.sh", "scripts/no_such.sh does not exist"),
     ("bash scripts/env.sh", "show it as `source scripts/env.sh`"),
     ("source scripts/up.sh", "show it as `bash scripts/up.sh`"),
