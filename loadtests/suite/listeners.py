@@ -505,21 +505,9 @@ def _ttfb_and_bytes_sent(response) -> tuple[float | None, int]:
     geventhttpclient times each exchange up to the response headers (`_elapsed`, seconds; the
     body is read later) and keeps the request head it sent (`_sent_request`); the body sent is
     the request's payload. Reading them costs nothing on the wire. Other senders (the browser
-    users) set `ttfb_ms` and `bytes_sent` on the response they report.
+    users) set `ttfb_ms` and `bytes_sent` on the response they report. (A FastHttpUser's
+    response is read by _fast_response_fields instead; this path takes what that one leaves.)
     """
-    if isinstance(response, CompatResponse):
-        # A FastHttpUser's response: its slots read directly, as getattr(..., None) of the
-        # attributes it lacks (ttfb_ms, bytes_sent) would raise and catch an exception each.
-        try:
-            elapsed = response._elapsed
-            head = response._sent_request
-            request = response._request
-        except AttributeError:  # slots never set: no exchange took place (Locust's ErrorResponse)
-            pass
-        else:
-            payload = getattr(request, "payload", None) if request is not None else None
-            sent = (len(head) if head else 0) + (len(payload) if payload else 0)
-            return (elapsed * 1000.0 if elapsed is not None else None), sent
     ttfb_ms = getattr(response, "ttfb_ms", None)
     if ttfb_ms is None:
         elapsed = getattr(response, "_elapsed", None)
