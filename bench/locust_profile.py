@@ -95,8 +95,8 @@ def main() -> None:
     out = args.keep or work
     out.mkdir(parents=True, exist_ok=True)
     try:
-        for server in (bare_server, other_server):
-            pin(server.process.pid, "1")
+        for server in (bare_server, other_server, *([influx] if influx else [])):
+            pin(server.process.pid, "1")  # servers on CPU 1, clients on CPU 0 (as the paired bench)
         exporters = influx is not None
         suite = SuiteConfig(
             target=other_server.url,

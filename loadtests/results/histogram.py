@@ -85,6 +85,10 @@ class TrendHistogram:
         if not values:
             return
         self._pending = []
+        self._total = self._count_values(values, self._total)
+
+    def _count_values(self, values: list[float], total: float) -> float:
+        """Add `values` to the HDR counts (see `_fold`); returns `total` plus their sum."""
         hdr = self._hdr_counts()
         scaled = map(operator.add, map(operator.mul, values, repeat(self.scale)), repeat(0.5))
         ticks = Counter(map(int, scaled))
@@ -108,7 +112,7 @@ class TrendHistogram:
             hdr.max_value = highest
         if min(values) < 0:
             values = [value if value > 0 else 0.0 for value in values]
-        self._total = reduce(operator.add, values, self._total)
+        return reduce(operator.add, values, total)
 
     def _clamp(self, ticks: Counter) -> Counter:
         clamped: Counter = Counter()
@@ -198,6 +202,13 @@ class TrendHistogram:
         if other.scale != self.scale:
             raise ValueError(f"cannot merge histograms of scale {other.scale} into scale {self.scale}")
         self._fold()  # this histogram's own values first: the sum keeps its order
+        if other._hdr is None:
+            # Only values waiting for a fold (a short-lived slot of a progress tick or a worker's
+            # report): counted here, so no HDR counts are allocated just to be added and
+            # dropped. Their sum is added as one, as when `other` had folded them itself.
+            if other._pending:
+                self._total += self._count_values(other._pending, 0.0)
+            return
         if other.count:
             self._hist.add(other._hist)
         self._clamped += other.clamped

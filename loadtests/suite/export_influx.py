@@ -131,7 +131,7 @@ class InfluxLineSink:
         run_id: str,
         worker: str,
         queue_size: int = 50_000,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self.writer = writer

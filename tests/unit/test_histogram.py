@@ -158,6 +158,28 @@ def test_pending_values_are_bounded_and_an_empty_histogram_allocates_no_counts()
     assert hist.count == 0 and hist.total == 0.0
 
 
+def test_merging_values_not_yet_folded_allocates_nothing_and_equals_merging_folded_ones(samples):
+    """A short-lived histogram (a progress tick's slot) merges its waiting values without
+    allocating HDR counts of its own; the result equals merging it once folded: the same
+    counts, the same sum bit for bit, the same clamping."""
+    part = [*samples[:3000], -1.0, 700_000.0]  # one negative, one above the range
+    by_values, by_folded = TrendHistogram(), TrendHistogram()
+    for target in (by_values, by_folded):
+        for value in samples[3000:6000]:
+            target.record(value)
+    waiting, folded = TrendHistogram(), TrendHistogram()
+    for value in part:
+        waiting.record(value)
+        folded.record(value)
+    assert folded._hist.total_count == len(part)  # reading it folds its values
+    by_values.merge(waiting)
+    by_folded.merge(folded)
+    assert waiting._hdr is None  # nothing allocated for the merged-away part
+    assert by_values.encode() == by_folded.encode()
+    assert by_values.count == by_folded.count == 6002
+    assert by_values.clamped == by_folded.clamped == 1
+
+
 def test_percentiles_are_the_values_hdrh_itself_gives() -> None:
     """The lookup by bisection in running counts returns exactly hdrh's own walk."""
     import random
