@@ -331,11 +331,12 @@ def pipeline_request(props: Mapping[str, Any], thresholds: tuple[Threshold, ...]
 
 
 def _progress_reporter(engine_log: EngineLog) -> Callable[[dict], None]:
-    """The runner's ticks as one line on the resource's row in `pulumi up`, every 10 s at most."""
+    """The runner's ticks as one line on the resource's row in `pulumi up`: every 10 s, and as
+    each stage begins."""
     throttle = ProgressThrottle()
 
     def report(progress: dict) -> None:
-        if throttle.due():
+        if throttle.due(progress.get("stage")):
             engine_log.info(progress_line(progress))
 
     return report

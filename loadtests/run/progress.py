@@ -1,7 +1,8 @@
 """One line of live progress for a run, and how often to give it.
 
 The runner's ticks (about one a second, see loadtests/run/runner.py) are too many for a log
-that people read: `pulumi up` shows one line per PROGRESS_INTERVAL_S at most.
+that people read: `pulumi up` shows one line per PROGRESS_INTERVAL_S at most, plus one as each
+stage begins (a scaled-down profile's stages last a few seconds: every stage still gets its line).
 """
 
 from __future__ import annotations
@@ -34,16 +35,22 @@ def progress_line(progress: Mapping[str, Any]) -> str:
 
 
 class ProgressThrottle:
-    """Passes the first tick, then at most one per `interval_s`."""
+    """Passes the first tick, then one per `interval_s`, and the first tick of each new stage."""
 
     def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
         self.interval_s = interval_s
         self.clock = clock
         self._last: float | None = None
+        self._stage: object = None
 
-    def due(self) -> bool:
+    def due(self, stage: object = None) -> bool:
+        """Whether this tick is shown; `stage` (e.g. the tick's stage number) passes the tick
+        when it differs from the stage of the last tick shown."""
         now = self.clock()
-        if self._last is not None and now - self._last < self.interval_s:
+        new_stage = stage is not None and stage != self._stage
+        if not new_stage and self._last is not None and now - self._last < self.interval_s:
             return False
         self._last = now
+        if stage is not None:
+            self._stage = stage
         return True

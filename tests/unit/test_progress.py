@@ -33,3 +33,15 @@ def test_the_throttle_passes_one_tick_per_interval() -> None:
         if throttle.due():
             passed.append(t)
     assert passed == [0.0, 10.0, 20.5]
+
+
+def test_each_new_stage_passes_at_once_and_the_interval_holds_within_a_stage() -> None:
+    now = [0.0]
+    throttle = ProgressThrottle(10.0, clock=lambda: now[0])
+    passed = []
+    # A scaled-down profile: stages of 2-3 s, far shorter than the interval.
+    for t, stage in ((0.0, 1), (1.0, 1), (2.0, 2), (3.0, 2), (5.0, 3), (6.0, 3), (14.0, 3), (16.0, 3)):
+        now[0] = t
+        if throttle.due(stage):
+            passed.append((t, stage))
+    assert passed == [(0.0, 1), (2.0, 2), (5.0, 3), (16.0, 3)]
